@@ -1,0 +1,99 @@
+"""Command-line entry points: ``vawgan <command>`` and ``vawgan-convert``.
+
+Each command lives in its own module, which provides ``add_arguments(parser)`` and
+``run(args) -> int``. Only the module of the command being run is imported, so
+``vawgan extract`` never pays for importing torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import warnings
+from typing import List, Optional
+
+from . import __version__
+from .errors import VawganError
+
+#: command name -> (module, one-line help)
+COMMANDS = {
+    "extract": ("vawgan.extract", "extract WORLD features of a corpus into a dump"),
+    "stats": ("vawgan.stats", "per-speaker statistics (mcep, log-f0, GV, MS) of a dump"),
+    "f0-range": ("vawgan.f0", "propose a speaker's f0 range from its f0 histogram"),
+    "analysis-synthesis": ("vawgan.anasyn", "resynthesize through the features (vocoder floor)"),
+    "train": ("vawgan.train", "train the VAE and the VAW-GAN"),
+    "convert": ("vawgan.convert", "convert many files with a model bundle"),
+    "evaluate": ("vawgan.evaluate", "objective evaluation of converted speech"),
+    "report": ("vawgan.report", "over-smoothing report: GV, MS, scatter plots, metric table"),
+}
+
+
+def _format_warning(message, category, filename, lineno, line=None):  # one-line warnings
+    return f"warning: {message}\n"
+
+
+def _setup_warnings() -> None:
+    warnings.formatwarning = _format_warning
+    warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+
+def _run_module(prog: str, module_name: str, argv: List[str], description: str) -> int:
+    module = importlib.import_module(module_name)
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    module.add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return int(module.run(args) or 0)
+    except VawganError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """``vawgan <command> [options]``."""
+    _setup_warnings()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    width = max(len(c) for c in COMMANDS)
+    listing = "\n".join(f"  {name:<{width}}  {hlp}" for name, (_, hlp) in COMMANDS.items())
+    usage = (f"usage: vawgan <command> [options]\n\ncommands:\n{listing}\n\n"
+             "Run 'vawgan <command> --help' for a command's options.")
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage)
+        return 0 if argv else 2
+    if argv[0] == "--version":
+        print(f"vawgan {__version__}")
+        return 0
+    name = argv[0]
+    if name not in COMMANDS:
+        print(f"vawgan: error: unknown command {name!r}\n\n{usage}", file=sys.stderr)
+        return 2
+    module_name, hlp = COMMANDS[name]
+    return _run_module(f"vawgan {name}", module_name, argv[1:], hlp)
+
+
+def convert_main(argv: Optional[List[str]] = None) -> int:
+    """``vawgan-convert in.wav out.wav [options]``."""
+    _setup_warnings()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    module = importlib.import_module("vawgan.convert")
+    prog = "vawgan-convert"
+    parser = argparse.ArgumentParser(prog=prog, description=module.SINGLE_DESCRIPTION)
+    module.add_single_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return int(module.run_single(args) or 0)
+    except VawganError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

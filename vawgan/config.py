@@ -1,0 +1,247 @@
+"""Configuration: YAML files into dataclasses, strictly.
+
+Every section is a dataclass; :func:`from_dict` rejects unknown keys and values of
+the wrong type with a :class:`~vawgan.errors.ConfigError` naming the key, so a typo in
+a recipe's YAML fails loudly instead of silently training with a default.
+
+The resolved configuration (every default filled in) is written next to every
+checkpoint and inside every model bundle, and read back at conversion time.
+
+Examples
+--------
+>>> from vawgan.config import Config
+>>> cfg = Config.from_dict({"feature": {"fs": 22050}})
+>>> cfg.feature.fs, cfg.feature.resolved_fft_size()
+(22050, 1024)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+import yaml
+
+from .errors import ConfigError
+
+#: frequency-warping constants that pysptk.util.mcepalpha gives for the usual rates,
+#: used to avoid importing pysptk for a lookup (checked against pysptk in the tests).
+_ALPHA_TABLE = {8000: 0.312, 11025: 0.357, 16000: 0.41, 22050: 0.455, 24000: 0.466,
+                32000: 0.504, 44100: 0.544, 48000: 0.554}
+
+
+@dataclass
+class FeatureConfig:
+    """WORLD analysis and mel-cepstrum settings (one extraction path for everything)."""
+
+    fs: int = 16000  #: working sample rate; input audio is resampled to it
+    frame_period: float = 5.0  #: frame shift in ms
+    f0_method: str = "harvest"  #: "harvest" or "dio" (DIO + StoneMask)
+    f0_floor: float = 50.0  #: global f0 search floor (Hz); speakers may override
+    f0_ceil: float = 500.0  #: global f0 search ceiling (Hz); speakers may override
+    mcep_order: int = 39  #: mel-cepstrum order: c0..c39, c0 kept as energy
+    mcep_alpha: Optional[float] = None  #: all-pass constant; None = from fs
+    fft_size: Optional[int] = None  #: CheapTrick FFT size; None = from fs
+    silence_db: float = -20.0  #: frames whose power is this far below the mean are silent
+    min_frames: int = 10  #: shorter inputs are rejected
+
+    def __post_init__(self):
+        if self.fs < 8000 or self.fs > 96000:
+            raise ConfigError(f"feature.fs={self.fs}: must be between 8000 and 96000 Hz")
+        if not 1.0 <= self.frame_period <= 20.0:
+            raise ConfigError(f"feature.frame_period={self.frame_period}: must be 1..20 ms")
+        if self.f0_method not in ("harvest", "dio"):
+            raise ConfigError(f"feature.f0_method={self.f0_method!r}: use 'harvest' or 'dio'")
+        if not 0 < self.f0_floor < self.f0_ceil:
+            raise ConfigError(
+                f"feature.f0_floor={self.f0_floor}, f0_ceil={self.f0_ceil}: need 0 < floor < ceil")
+        if self.mcep_order < 1:
+            raise ConfigError(f"feature.mcep_order={self.mcep_order}: must be >= 1")
+        if self.mcep_alpha is not None and not -1 < self.mcep_alpha < 1:
+            raise ConfigError(f"feature.mcep_alpha={self.mcep_alpha}: must be in (-1, 1)")
+        if self.fft_size is not None and (self.fft_size & (self.fft_size - 1) or self.fft_size < 256):
+            raise ConfigError(f"feature.fft_size={self.fft_size}: must be a power of two >= 256")
+
+    def resolved_alpha(self) -> float:
+        """All-pass constant: the configured one, else pysptk.util.mcepalpha(fs)."""
+        if self.mcep_alpha is not None:
+            return float(self.mcep_alpha)
+        if self.fs in _ALPHA_TABLE:
+            return _ALPHA_TABLE[self.fs]
+        import pysptk
+
+        return float(pysptk.util.mcepalpha(self.fs))
+
+    def resolved_fft_size(self) -> int:
+        """CheapTrick FFT size: the configured one, else 1024 up to 24 kHz, 2048 above.
+
+        This is ``pyworld.get_cheaptrick_fft_size(fs, 71)``, fixed per sample rate
+        (not per speaker f0 floor) so that every speaker's envelope has the same size.
+        """
+        if self.fft_size is not None:
+            return int(self.fft_size)
+        n = 1
+        while n < 3.0 * self.fs / 71.0 + 1:
+            n *= 2
+        return n
+
+    def for_speaker(self, f0_floor: Optional[float] = None,
+                    f0_ceil: Optional[float] = None) -> "FeatureConfig":
+        """A copy with a speaker's f0 range (None keeps the global value)."""
+        return dataclasses.replace(
+            self,
+            f0_floor=self.f0_floor if f0_floor is None else float(f0_floor),
+            f0_ceil=self.f0_ceil if f0_ceil is None else float(f0_ceil),
+        )
+
+
+@dataclass
+class ExtractConfig:
+    """Corpus extraction (``vawgan extract``)."""
+
+    jobs: int = 1  #: parallel workers (joblib); -1 = all cores
+    scheduler: Optional[str] = None  #: Dask scheduler address (tcp://host:port); None = local
+
+
+@dataclass
+class StatsConfig:
+    """Per-speaker statistics (``vawgan stats``)."""
+
+    ms_fft: int = 256  #: modulation-spectrum FFT length in frames (256 x 5 ms = 1.28 s)
+
+
+@dataclass
+class ModelConfig:
+    """Network architecture (see :mod:`vawgan.model`)."""
+
+    arch: str = "mlp"  #: encoder/decoder architecture: "mlp" (frame-wise)
+    critic_arch: str = "mlp"  #: "mlp" (frame-wise) or "conv" (1-D conv over segments)
+    z_dim: int = 32  #: latent dimensions
+    hidden: int = 256  #: hidden units per layer (encoder and decoder)
+    n_layers: int = 3  #: hidden layers (encoder and decoder)
+    spk_dim: int = 16  #: speaker embedding size
+    critic_hidden: int = 256  #: hidden units (or channels) of the critic
+    critic_layers: int = 3  #: hidden layers of the critic
+    segment: int = 32  #: frames per segment for the conv critic
+    decoder_variance: str = "learned"  #: "unit" or "learned" (per-dim log-variance)
+
+
+@dataclass
+class TrainConfig:
+    """Training schedule (see :mod:`vawgan.train`)."""
+
+    batch_size: int = 256  #: frames per step
+    vae_steps: int = 20000  #: phase 1: VAE pre-training steps
+    critic_steps: int = 2000  #: phase 2: critic warm-up steps (VAE frozen)
+    gan_steps: int = 10000  #: phase 3: adversarial generator steps
+    n_critic: int = 5  #: critic steps per generator step in phase 3
+    lr_enc: float = 1e-3  #: encoder learning rate (Adam)
+    lr_dec: float = 1e-3  #: decoder learning rate (Adam)
+    lr_critic: float = 1e-4  #: critic learning rate (Adam)
+    kl_weight: float = 1.0  #: weight of KL(q(z|x) || N(0, I))
+    gp_lambda: float = 10.0  #: gradient-penalty weight
+    adv_weight: float = 1.0  #: fixed weight of the adversarial term (adv_balance="fixed")
+    adv_balance: str = "fixed"  #: "fixed" or "adaptive" (ratio of loss magnitudes)
+    log_every: int = 100  #: steps between log lines
+    ckpt_every: int = 1000  #: steps between checkpoints
+    seed: int = 0  #: random seed
+    device: str = "auto"  #: "auto" (CUDA when available), "cpu" or "cuda"
+
+
+@dataclass
+class Config:
+    """The whole configuration: one YAML file with these sections."""
+
+    feature: FeatureConfig = field(default_factory=FeatureConfig)
+    extract: ExtractConfig = field(default_factory=ExtractConfig)
+    stats: StatsConfig = field(default_factory=StatsConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    @classmethod
+    def from_dict(cls, d: Optional[Dict[str, Any]]) -> "Config":
+        return from_dict(cls, d or {}, "")
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _check_type(value: Any, tp: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin is typing.Union:  # Optional[X]
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        return _check_type(value, args[0], where)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__}")
+        return from_dict(tp, value, where)
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true/false, got {value!r}")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    return value
+
+
+def from_dict(cls, d: Dict[str, Any], where: str = ""):
+    """Build dataclass ``cls`` from mapping ``d``; unknown keys raise ConfigError."""
+    if not isinstance(d, dict):
+        raise ConfigError(f"{where or 'config'}: expected a mapping, got {type(d).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - names)
+    if unknown:
+        prefix = f"{where}." if where else ""
+        raise ConfigError(
+            f"unknown config key {prefix}{unknown[0]} (allowed in {where or 'top level'}: "
+            f"{', '.join(sorted(names))})")
+    kwargs = {}
+    for k, v in d.items():
+        kwargs[k] = _check_type(v, hints[k], f"{where}.{k}" if where else k)
+    try:
+        return cls(**kwargs)
+    except TypeError as e:  # pragma: no cover - defensive
+        raise ConfigError(f"{where or 'config'}: {e}") from None
+
+
+def load_config(path: Optional[os.PathLike | str]) -> Config:
+    """Read a YAML config strictly; ``None`` gives the defaults."""
+    if path is None:
+        return Config()
+    path = Path(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except yaml.YAMLError as e:
+        msg = str(e).replace("\n", " ")
+        raise ConfigError(f"{path}: not valid YAML ({msg})") from None
+    try:
+        return Config.from_dict(data)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
+
+
+def save_config(cfg: Config, path: os.PathLike | str) -> None:
+    """Write the resolved config as YAML, atomically."""
+    from .io import atomic_write_text
+
+    atomic_write_text(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))

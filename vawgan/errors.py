@@ -1,0 +1,30 @@
+"""Exceptions whose message is one line meant for a user."""
+
+from __future__ import annotations
+
+import os
+
+
+class VawganError(Exception):
+    """Base class: the message is a single line shown to the user as is."""
+
+
+class ConfigError(VawganError, ValueError):
+    """A configuration file or value is invalid."""
+
+
+class AudioError(VawganError, ValueError):
+    """An input audio file is unusable. Message format: ``<path>: <problem>``."""
+
+    def __init__(self, path: str | os.PathLike | None, problem: str):
+        self.path = None if path is None else str(path)
+        self.problem = problem
+        super().__init__(problem if path is None else f"{path}: {problem}")
+
+
+class FeatureError(VawganError, ValueError):
+    """A feature file is missing, corrupt or inconsistent with the configuration."""
+
+
+class BundleError(VawganError, ValueError):
+    """A model bundle is missing, corrupt or incompatible."""
