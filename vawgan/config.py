@@ -22,7 +22,7 @@ import os
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import yaml
 
@@ -99,6 +99,38 @@ class FeatureConfig:
         )
 
 
+VCC2016_SOURCES = ["SF1", "SF2", "SF3", "SM1", "SM2"]
+VCC2016_TARGETS = ["TF1", "TF2", "TM1", "TM2", "TM3"]
+
+
+@dataclass
+class DataConfig:
+    """Which speakers and sentences a recipe uses (``recipes/*/local/data_prep.py``)."""
+
+    sources: List[str] = field(default_factory=lambda: list(VCC2016_SOURCES))  #: source speakers
+    targets: List[str] = field(default_factory=lambda: list(VCC2016_TARGETS))  #: target speakers
+    dev_utts: str = "100151-100162"  #: held-out sentence ids (range "a-b" or comma list)
+    max_train_utts: Optional[int] = None  #: cap on training sentences per speaker (None = all)
+    max_dev_utts: Optional[int] = None  #: cap on dev sentences per speaker (None = all)
+    pairs: Optional[List[str]] = None  #: "SRC-TGT" pairs to convert; None = every source x target
+
+    def __post_init__(self):
+        if not self.sources or not self.targets:
+            raise ConfigError("data.sources and data.targets must not be empty")
+        for p in self.pairs or []:
+            if p.count("-") != 1:
+                raise ConfigError(f"data.pairs: {p!r} is not of the form SRC-TGT")
+
+    def speakers(self) -> List[str]:
+        """Every speaker, sources first, without repeats."""
+        return list(dict.fromkeys(self.sources + self.targets))
+
+    def conversion_pairs(self) -> List[tuple]:
+        if self.pairs:
+            return [tuple(p.split("-")) for p in self.pairs]
+        return [(s, t) for s in self.sources for t in self.targets if s != t]
+
+
 @dataclass
 class ExtractConfig:
     """Corpus extraction (``vawgan extract``)."""
@@ -156,6 +188,7 @@ class TrainConfig:
 class Config:
     """The whole configuration: one YAML file with these sections."""
 
+    data: DataConfig = field(default_factory=DataConfig)
     feature: FeatureConfig = field(default_factory=FeatureConfig)
     extract: ExtractConfig = field(default_factory=ExtractConfig)
     stats: StatsConfig = field(default_factory=StatsConfig)
@@ -193,6 +226,11 @@ def _check_type(value: Any, tp: Any, where: str) -> Any:
         if not isinstance(value, bool):
             raise ConfigError(f"{where}: expected true/false, got {value!r}")
         return value
+    if origin in (list, List):
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        (item,) = typing.get_args(tp) or (Any,)
+        return [_check_type(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
     if tp is str:
         if not isinstance(value, str):
             raise ConfigError(f"{where}: expected a string, got {value!r}")
