@@ -1,0 +1,393 @@
+"""Training frames from a feature dump, normalized with the per-speaker statistics.
+
+:func:`load_training_data` reads ``DUMP/<spk>/<utt>.npz`` for every ``speaker/utt``
+of the training list, keeps the non-silent frames (``Features.nonsilent``), z-scores
+c1..c39 with the speaker's ``mcep_mean`` / ``mcep_std`` and puts everything on the
+device as one float32 tensor, grouped by speaker (contiguous blocks) with the
+utterance boundaries kept so that segments for the conv critic never straddle two
+utterances.
+
+:class:`Sampler` draws random batches on the device from one ``torch.Generator``
+(whose state is checkpointed, so a resumed run draws the same batches).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from .errors import FeatureError
+from .io import PathLike
+
+StatsLike = Union[PathLike, Mapping[str, Any]]
+
+
+def read_utt_list(utts: Union[PathLike, Sequence[str]]) -> List[Tuple[str, str]]:
+    """``speaker/utt`` lines (a file, or a list of strings) -> [(speaker, utt)].
+
+    Blank lines and ``#`` comments are ignored; a trailing ``.npz`` is tolerated.
+    """
+    if isinstance(utts, (str, os.PathLike)):
+        path = Path(utts)
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            raise FeatureError(f"{path}: utterance list not found") from None
+        where = str(path)
+    else:
+        lines = list(utts)
+        where = "utterance list"
+    out = []
+    for i, line in enumerate(lines, 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        parts = line.split("/")
+        if len(parts) != 2 or not all(parts):
+            raise FeatureError(f"{where}: line {i} {line!r} is not 'speaker/utt'")
+        spk, utt = parts
+        if utt.endswith(".npz"):
+            utt = utt[:-4]
+        out.append((spk, utt))
+    if not out:
+        raise FeatureError(f"{where}: no utterances")
+    return out
+
+
+def _stat_arrays(st: Any, spk: str, where: str) -> Tuple[np.ndarray, np.ndarray, Dict[str, Any]]:
+    """(mean (39,), std (39,), serializable dict) from a SpeakerStats, a dict or a pair."""
+    if isinstance(st, (tuple, list)) and len(st) == 2:
+        mean, std = st
+        d = None
+    elif isinstance(st, Mapping):
+        mean, std = st.get("mcep_mean"), st.get("mcep_std")
+        d = dict(st)
+    else:
+        mean, std = getattr(st, "mcep_mean", None), getattr(st, "mcep_std", None)
+        d = st.to_dict() if hasattr(st, "to_dict") else None
+    if mean is None or std is None:
+        raise FeatureError(f"{where}: speaker {spk} has no mcep_mean / mcep_std")
+    mean = np.asarray(mean, dtype=np.float64)
+    std = np.asarray(std, dtype=np.float64)
+    if mean.shape != std.shape or mean.ndim != 1:
+        raise FeatureError(f"{where}: speaker {spk}: mcep_mean {mean.shape} / mcep_std {std.shape}")
+    if not np.all(np.isfinite(mean)) or not np.all(std > 0):
+        raise FeatureError(f"{where}: speaker {spk}: non-finite mean or non-positive std")
+    if d is None:
+        d = {"mcep_mean": mean.tolist(), "mcep_std": std.tolist()}
+    d = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in d.items()}
+    return mean, std, d
+
+
+def resolve_stats(stats: StatsLike) -> Tuple[Dict[str, Tuple[np.ndarray, np.ndarray]], Dict[str, Dict]]:
+    """Statistics from ``stats.json`` (via ``vawgan.stats.load_stats``) or a mapping.
+
+    Parameters
+    ----------
+    stats : path or mapping
+        A path to ``stats.json``, or ``{speaker: SpeakerStats | dict | (mean, std)}``.
+
+    Returns
+    -------
+    arrays : dict
+        ``{speaker: (mcep_mean (39,), mcep_std (39,))}``.
+    dicts : dict
+        ``{speaker: dict}`` for the model bundle.
+    """
+    if isinstance(stats, (str, os.PathLike)):
+        where = str(stats)
+        try:
+            from .stats import load_stats
+        except ImportError:  # pragma: no cover - stats.py not available yet
+            import json
+
+            try:
+                raw = json.loads(Path(stats).read_text(encoding="utf-8"))["speakers"]
+            except (OSError, ValueError, KeyError, TypeError) as e:
+                raise FeatureError(f"{where}: unreadable statistics ({type(e).__name__})") from None
+        else:
+            raw = load_stats(stats)
+    else:
+        where, raw = "statistics", stats
+    arrays, dicts = {}, {}
+    for spk, st in raw.items():
+        mean, std, d = _stat_arrays(st, spk, where)
+        arrays[spk] = (mean, std)
+        dicts[spk] = d
+    return arrays, dicts
+
+
+@dataclass
+class TrainingData:
+    """All training frames on one device.
+
+    Frames are grouped by speaker: speaker ``k`` owns rows
+    ``spk_start[k] : spk_start[k] + spk_count[k]``.
+    """
+
+    frames: Any  #: Tensor (N, 39) float32, z-scored c1..c39
+    spk: Any  #: LongTensor (N,) speaker ids
+    speakers: List[str]  #: names; index = speaker id
+    spk_start: np.ndarray  #: (S,) first row of each speaker
+    spk_count: np.ndarray  #: (S,) rows of each speaker
+    utt_start: np.ndarray  #: (U,) first row of each utterance
+    utt_len: np.ndarray  #: (U,) non-silent frames of each utterance
+    utt_spk: np.ndarray  #: (U,) speaker id of each utterance
+    stats: Dict[str, Tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  #: (mean, std)
+    stats_dicts: Dict[str, Dict] = field(default_factory=dict)  #: for the bundle
+    utts: List[Tuple[str, str]] = field(default_factory=list)  #: (speaker, utt) loaded
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.frames.shape[0])
+
+    @property
+    def n_dims(self) -> int:
+        return int(self.frames.shape[1])
+
+    @property
+    def n_speakers(self) -> int:
+        return len(self.speakers)
+
+    def to(self, device) -> "TrainingData":
+        self.frames = self.frames.to(device)
+        self.spk = self.spk.to(device)
+        return self
+
+    def unit_starts(self, length: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Start rows of all segments of ``length`` frames inside one utterance.
+
+        Returns
+        -------
+        starts : ndarray (M,) int64, grouped by speaker
+        start : ndarray (S,), count : ndarray (S,)
+            Speaker ``k`` owns ``starts[start[k] : start[k] + count[k]]``.
+        """
+        if length < 1:
+            raise ValueError(f"unit_starts: length={length} must be >= 1")
+        per_spk: List[List[np.ndarray]] = [[] for _ in self.speakers]
+        for s0, n, k in zip(self.utt_start, self.utt_len, self.utt_spk):
+            if n >= length:
+                per_spk[k].append(np.arange(s0, s0 + n - length + 1, dtype=np.int64))
+        arrs = [np.concatenate(a) if a else np.zeros(0, np.int64) for a in per_spk]
+        count = np.array([len(a) for a in arrs], dtype=np.int64)
+        start = np.concatenate([[0], np.cumsum(count)[:-1]]).astype(np.int64)
+        return np.concatenate(arrs), start, count
+
+
+def load_training_data(dump: PathLike, stats: StatsLike, utts: Union[PathLike, Sequence[str]],
+                       silence_db: float = -20.0, feature_config=None, device="cpu",
+                       progress: bool = True) -> TrainingData:
+    """Read, de-silence and z-score the training utterances.
+
+    Parameters
+    ----------
+    dump : path
+        The dump folder (``DUMP/<spk>/<utt>.npz``).
+    stats : path or mapping
+        ``stats.json`` or ``{speaker: SpeakerStats | dict | (mean (39,), std (39,))}``.
+    utts : path or sequence of str
+        ``speaker/utt`` lines.
+    silence_db : float
+        Passed to ``Features.nonsilent``.
+    feature_config : FeatureConfig, optional
+        When given, every file must have been made with it.
+    device : str or torch.device
+    progress : bool
+        Show a tqdm bar.
+
+    Returns
+    -------
+    TrainingData
+    """
+    import torch
+    from tqdm import tqdm
+
+    from .features import check_compatible, load_features
+
+    dump = Path(dump)
+    if not dump.is_dir():
+        raise FeatureError(f"{dump}: dump folder not found")
+    pairs = read_utt_list(utts)
+    arrays, dicts = resolve_stats(stats)
+    speakers = sorted({s for s, _ in pairs})
+    missing = [s for s in speakers if s not in arrays]
+    if missing:
+        raise FeatureError(f"statistics have no speaker {missing[0]} "
+                           f"(they have: {', '.join(sorted(arrays))})")
+    chunks: List[np.ndarray] = []
+    spk_ids, utt_len, loaded = [], [], []
+    order = sorted(range(len(pairs)), key=lambda i: (speakers.index(pairs[i][0]), i))
+    n_dims = None
+    for i in tqdm(order, desc="loading frames", unit="utt", disable=not progress, leave=False):
+        spk, utt = pairs[i]
+        path = dump / spk / f"{utt}.npz"
+        feats = load_features(path)
+        if feature_config is not None:
+            check_compatible(feats, feature_config, where=str(path))
+        body = feats.body[feats.nonsilent(silence_db)]
+        mean, std = arrays[spk]
+        if n_dims is None:
+            n_dims = body.shape[1]
+        if body.shape[1] != n_dims or mean.shape[0] != n_dims:
+            raise FeatureError(f"{path}: {body.shape[1]} mcep dims, statistics have "
+                               f"{mean.shape[0]}, other files {n_dims}")
+        if len(body) == 0:
+            continue
+        chunks.append(((body - mean) / std).astype(np.float32))
+        spk_ids.append(speakers.index(spk))
+        utt_len.append(len(body))
+        loaded.append((spk, utt))
+    if not chunks:
+        raise FeatureError(f"{dump}: no non-silent frames in the listed utterances")
+    utt_len_a = np.asarray(utt_len, dtype=np.int64)
+    utt_start = np.concatenate([[0], np.cumsum(utt_len_a)[:-1]]).astype(np.int64)
+    spk_a = np.asarray(spk_ids, dtype=np.int64)
+    spk_count = np.bincount(spk_a, weights=utt_len_a, minlength=len(speakers)).astype(np.int64)
+    spk_start = np.concatenate([[0], np.cumsum(spk_count)[:-1]]).astype(np.int64)
+    frames = torch.from_numpy(np.concatenate(chunks))
+    spk = torch.from_numpy(np.repeat(spk_a, utt_len_a))
+    return TrainingData(frames=frames.to(device), spk=spk.to(device), speakers=speakers,
+                        spk_start=spk_start, spk_count=spk_count, utt_start=utt_start,
+                        utt_len=utt_len_a, utt_spk=spk_a, stats={s: arrays[s] for s in speakers},
+                        stats_dicts={s: dicts[s] for s in speakers}, utts=loaded)
+
+
+class Sampler:
+    """Random batches of frames and of critic units (frames or segments), on the device.
+
+    Parameters
+    ----------
+    data : TrainingData
+    unit : int
+        Frames per critic unit (1 for the frame critic, ``model.segment`` for conv).
+    generator : torch.Generator
+        On the data's device; the only source of randomness (checkpoint its state).
+    """
+
+    def __init__(self, data: TrainingData, unit: int, generator):
+        import torch
+
+        self.data = data
+        self.unit = int(unit)
+        self.gen = generator
+        dev = data.frames.device
+        starts, start, count = data.unit_starts(self.unit)
+        empty = [data.speakers[k] for k in range(data.n_speakers) if count[k] == 0]
+        if empty:
+            raise FeatureError(f"speaker {empty[0]} has no utterance of at least {self.unit} "
+                               "non-silent frames (lower model.segment)")
+        self.starts = torch.from_numpy(starts).to(dev)
+        self.start = torch.from_numpy(start).to(dev)
+        self.count = torch.from_numpy(count).to(dev)
+        self.n_units = int(len(starts))
+        self.offsets = torch.arange(self.unit, device=dev)
+        self.single_speaker = data.n_speakers == 1
+
+    def frames(self, n: int):
+        """``n`` random frames: x (n, D), speaker ids (n,)."""
+        import torch
+
+        idx = torch.randint(0, self.data.n_frames, (n,), generator=self.gen,
+                            device=self.data.frames.device)
+        return self.data.frames[idx], self.data.spk[idx]
+
+    def _gather(self, u):
+        rows = self.starts[u][:, None] + self.offsets  # (n, L)
+        return self.data.frames[rows], self.data.spk[rows[:, 0]]
+
+    def units(self, n: int):
+        """``n`` random real units: x (n, L, D), speaker ids (n,)."""
+        import torch
+
+        u = torch.randint(0, self.n_units, (n,), generator=self.gen, device=self.starts.device)
+        return self._gather(u)
+
+    def units_not_of(self, spk):
+        """One random unit per entry of ``spk`` (n,), each from a *different* speaker.
+
+        Uniform over the units of all other speakers: draw ``v`` uniformly in
+        ``[0, M - count[s])`` and skip speaker ``s``'s block. With a single speaker
+        there is no other speaker and units of that speaker are returned.
+
+        Returns
+        -------
+        x : Tensor (n, L, D)
+        """
+        import torch
+
+        if self.single_speaker:
+            return self._gather(torch.randint(0, self.n_units, spk.shape, generator=self.gen,
+                                              device=self.starts.device))[0]
+        cnt = self.count[spk]
+        r = torch.rand(spk.shape, generator=self.gen, device=self.starts.device,
+                       dtype=torch.float64)
+        v = (r * (self.n_units - cnt)).long()
+        v = v + cnt * (v >= self.start[spk]).long()
+        return self._gather(v)[0]
+
+    def adversarial(self, n: int):
+        """Real units of speakers s and source units of other speakers, to be converted to s.
+
+        Returns
+        -------
+        real : Tensor (n, L, D)
+        spk : LongTensor (n,)
+            Speaker of each real unit = target of each conversion.
+        source : Tensor (n, L, D)
+        """
+        real, spk = self.units(n)
+        return real, spk, self.units_not_of(spk)
+
+
+def make_synthetic_dump(root: PathLike, speakers: Sequence[str] = ("A", "B", "C"),
+                        n_utts: int = 4, n_frames: int = 120, n_dims: int = 39,
+                        seed: int = 0, feature_config=None):
+    """A small synthetic dump for tests and benchmarks (no audio involved).
+
+    Each utterance has a smooth 8-dim "content" trajectory (AR(1)); speaker ``k`` maps
+    it to c1..cD with its own random linear map and offset, plus noise, so conversion is
+    learnable. The first and last 10 frames are silent (low ``power_db``).
+
+    Returns
+    -------
+    utts : list of str
+        ``speaker/utt`` names.
+    stats : dict
+        ``{speaker: {"mcep_mean": (D,), "mcep_std": (D,)}}`` over non-silent frames.
+    """
+    from .config import FeatureConfig
+    from .features import Features, save_features
+
+    fc = feature_config or FeatureConfig()
+    rng = np.random.default_rng(seed)
+    root = Path(root)
+    utts, stats = [], {}
+    for spk in speakers:
+        a = rng.normal(size=(8, n_dims)) / np.sqrt(8) * np.linspace(1.0, 0.1, n_dims)
+        b = rng.normal(size=n_dims) * 0.3
+        bodies = []
+        for u in range(n_utts):
+            c = np.zeros((n_frames, 8))
+            e = rng.normal(size=(n_frames, 8))
+            for t in range(1, n_frames):
+                c[t] = 0.9 * c[t - 1] + 0.45 * e[t]
+            body = c @ a + b + 0.02 * rng.normal(size=(n_frames, n_dims))
+            mcep = np.concatenate([rng.normal(size=(n_frames, 1)), body], axis=1)
+            power = np.full(n_frames, 60.0)
+            power[:10] = power[-10:] = 0.0
+            f0 = np.where(rng.random(n_frames) > 0.3, 120.0, 0.0)
+            feats = Features(f0=f0, mcep=mcep, coded_ap=np.zeros((n_frames, 1)), power_db=power,
+                             fs=fc.fs, frame_period=fc.frame_period, alpha=fc.resolved_alpha(),
+                             fft_size=fc.resolved_fft_size())
+            name = f"{100001 + u}"
+            save_features(root / spk / f"{name}.npz", feats)
+            utts.append(f"{spk}/{name}")
+            bodies.append(body[10:-10])
+        allb = np.concatenate(bodies)
+        stats[spk] = {"mcep_mean": allb.mean(0), "mcep_std": allb.std(0)}
+    return utts, stats

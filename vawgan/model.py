@@ -1,0 +1,254 @@
+"""The networks of the speaker-conditioned VAE-WGAN (VAW-GAN, Hsu et al. 2017).
+
+* :class:`Encoder`: per-speaker z-scored mel-cepstrum c1..c39 of one frame ->
+  mean and log-variance of the Gaussian posterior q(z|x). It sees no speaker id, so
+  the latent code is pushed towards speaker-independent (phonetic) content.
+* :class:`Decoder` (the generator): latent z + target-speaker embedding -> c1..c39 in
+  normalized units, with a log-variance that is fixed (``"unit"``), learned per dim
+  (``"learned"``, the default) or predicted per frame (``"frame"``).
+* Critics, conditioned on the speaker: :class:`FrameCritic` (an MLP scoring single
+  frames) and :class:`ConvCritic` (a 1-D convolution over segments of
+  ``model.segment`` frames, so it can judge trajectories and hence the modulation
+  spectrum). Neither uses batch normalization, which would break the per-sample
+  gradient penalty.
+
+Every critic takes ``x`` of shape (N, L, D) (L = 1 for frames) and speaker ids (N,)
+and returns (N,) scores, so the training code is the same for both.
+
+References
+----------
+C.-C. Hsu, H.-T. Hwang, Y.-C. Wu, Y. Tsao, H.-M. Wang, "Voice conversion from
+unaligned corpora using variational autoencoding Wasserstein generative adversarial
+networks", Interspeech 2017.
+"""
+
+from __future__ import annotations
+
+from typing import Tuple
+
+import torch
+from torch import nn
+
+from .config import ModelConfig
+
+#: number of converted dims: c1..c39
+N_DIMS = 39
+
+
+def _mlp(n_in: int, hidden: int, n_layers: int, n_out: int, slope: float) -> nn.Sequential:
+    layers = []
+    d = n_in
+    for _ in range(n_layers):
+        layers += [nn.Linear(d, hidden), nn.LeakyReLU(slope)]
+        d = hidden
+    layers.append(nn.Linear(d, n_out))
+    return nn.Sequential(*layers)
+
+
+class Encoder(nn.Module):
+    """q(z|x): a frame MLP returning the posterior mean and log-variance.
+
+    Parameters
+    ----------
+    cfg : ModelConfig
+    n_dims : int
+        Input dims (39).
+    """
+
+    def __init__(self, cfg: ModelConfig, n_dims: int = N_DIMS):
+        super().__init__()
+        self.z_dim = cfg.z_dim
+        self.net = _mlp(n_dims, cfg.hidden, cfg.n_layers, 2 * cfg.z_dim, cfg.leaky_slope)
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """
+        Parameters
+        ----------
+        x : Tensor, shape (..., n_dims)
+
+        Returns
+        -------
+        mu, logvar : Tensor, shape (..., z_dim)
+        """
+        h = self.net(x)
+        return h[..., :self.z_dim], h[..., self.z_dim:]
+
+
+class Decoder(nn.Module):
+    """p(x|z, s): the generator. Holds the speaker embedding and the output variance.
+
+    Parameters
+    ----------
+    cfg : ModelConfig
+    n_speakers : int
+    n_dims : int
+    """
+
+    def __init__(self, cfg: ModelConfig, n_speakers: int, n_dims: int = N_DIMS):
+        super().__init__()
+        if n_speakers < 1:
+            raise ValueError(f"Decoder: n_speakers={n_speakers} must be >= 1")
+        self.n_dims = n_dims
+        self.variance = cfg.decoder_variance
+        self.min_logvar = cfg.min_logvar
+        self.embed = nn.Embedding(n_speakers, cfg.spk_dim)
+        n_out = 2 * n_dims if self.variance == "frame" else n_dims
+        self.net = _mlp(cfg.z_dim + cfg.spk_dim, cfg.hidden, cfg.n_layers, n_out, cfg.leaky_slope)
+        if self.variance == "learned":
+            self.logvar = nn.Parameter(torch.zeros(n_dims))
+        else:
+            self.register_parameter("logvar", None)
+
+    def forward(self, z: torch.Tensor, spk: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """
+        Parameters
+        ----------
+        z : Tensor, shape (..., z_dim)
+        spk : LongTensor, shape (...)
+            Target speaker ids (same leading shape as ``z``).
+
+        Returns
+        -------
+        mean : Tensor, shape (..., n_dims)
+            Normalized c1..c39.
+        logvar : Tensor, shape (..., n_dims) or (n_dims,)
+            Output log-variance, bounded below by ``min_logvar`` (softly); zeros of
+            shape (n_dims,) for ``"unit"``; broadcastable against ``mean``.
+        """
+        h = self.net(torch.cat([z, self.embed(spk)], dim=-1))
+        if self.variance == "frame":
+            mean, lv = h[..., :self.n_dims], h[..., self.n_dims:]
+        elif self.variance == "learned":
+            mean, lv = h, self.logvar
+        else:
+            return h, h.new_zeros(self.n_dims)
+        lv = self.min_logvar + nn.functional.softplus(lv - self.min_logvar)
+        return mean, lv
+
+
+class FrameCritic(nn.Module):
+    """D(x, s) on single frames: MLP over [x, e_s] -> scalar.
+
+    Parameters
+    ----------
+    cfg : ModelConfig
+    n_speakers : int
+    n_dims : int
+    """
+
+    def __init__(self, cfg: ModelConfig, n_speakers: int, n_dims: int = N_DIMS):
+        super().__init__()
+        self.embed = nn.Embedding(n_speakers, cfg.spk_dim)
+        self.net = _mlp(n_dims + cfg.spk_dim, cfg.critic_hidden, cfg.critic_layers, 1,
+                        cfg.leaky_slope)
+
+    def forward(self, x: torch.Tensor, spk: torch.Tensor) -> torch.Tensor:
+        """
+        Parameters
+        ----------
+        x : Tensor, shape (N, L, n_dims) or (N, n_dims)
+            L frames per item, scored independently and averaged.
+        spk : LongTensor, shape (N,)
+
+        Returns
+        -------
+        Tensor, shape (N,)
+        """
+        e = self.embed(spk)
+        if x.dim() == 3:
+            e = e[:, None, :].expand(-1, x.shape[1], -1)
+            return self.net(torch.cat([x, e], dim=-1))[..., 0].mean(dim=1)
+        return self.net(torch.cat([x, e], dim=-1))[:, 0]
+
+
+class ConvCritic(nn.Module):
+    """D(x, s) on segments: 1-D convolutions over time, then a mean over time.
+
+    Input channels are the 39 dims plus the speaker embedding repeated over time;
+    ``critic_layers`` convolutions of ``critic_hidden`` channels, kernel
+    ``conv_kernel``, 'same' padding, LeakyReLU; a 1x1 convolution to one channel;
+    the score is its mean over the segment.
+
+    Parameters
+    ----------
+    cfg : ModelConfig
+    n_speakers : int
+    n_dims : int
+    """
+
+    def __init__(self, cfg: ModelConfig, n_speakers: int, n_dims: int = N_DIMS):
+        super().__init__()
+        self.embed = nn.Embedding(n_speakers, cfg.spk_dim)
+        layers = []
+        c = n_dims + cfg.spk_dim
+        for _ in range(cfg.critic_layers):
+            layers += [nn.Conv1d(c, cfg.critic_hidden, cfg.conv_kernel, padding=cfg.conv_kernel // 2),
+                       nn.LeakyReLU(cfg.leaky_slope)]
+            c = cfg.critic_hidden
+        layers.append(nn.Conv1d(c, 1, 1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor, spk: torch.Tensor) -> torch.Tensor:
+        """
+        Parameters
+        ----------
+        x : Tensor, shape (N, L, n_dims)
+        spk : LongTensor, shape (N,)
+
+        Returns
+        -------
+        Tensor, shape (N,)
+        """
+        if x.dim() != 3:
+            raise ValueError(f"ConvCritic: expected (N, L, D) segments, got shape {tuple(x.shape)}")
+        e = self.embed(spk)[:, :, None].expand(-1, -1, x.shape[1])
+        h = torch.cat([x.transpose(1, 2), e], dim=1)
+        return self.net(h)[:, 0, :].mean(dim=1)
+
+
+class VAWGAN(nn.Module):
+    """Encoder, decoder and critic together (one state_dict for checkpoints and bundles).
+
+    Parameters
+    ----------
+    cfg : ModelConfig
+    n_speakers : int
+    n_dims : int
+    """
+
+    def __init__(self, cfg: ModelConfig, n_speakers: int, n_dims: int = N_DIMS):
+        super().__init__()
+        if n_speakers < 1:
+            raise ValueError(f"VAWGAN: n_speakers={n_speakers} must be >= 1")
+        self.cfg = cfg
+        self.n_speakers = n_speakers
+        self.n_dims = n_dims
+        self.encoder = Encoder(cfg, n_dims)
+        self.decoder = Decoder(cfg, n_speakers, n_dims)
+        critic_cls = ConvCritic if cfg.critic_arch == "conv" else FrameCritic
+        self.critic = critic_cls(cfg, n_speakers, n_dims)
+
+    @torch.no_grad()
+    def convert(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Normalized frames -> normalized frames of the target speaker(s).
+
+        Encodes with the posterior mean (no sampling) and returns the decoder mean.
+
+        Parameters
+        ----------
+        x : Tensor, shape (T, n_dims)
+        target : LongTensor, shape () or (T,)
+
+        Returns
+        -------
+        Tensor, shape (T, n_dims)
+        """
+        mu, _ = self.encoder(x)
+        if target.dim() == 0:
+            target = target.expand(x.shape[0])
+        return self.decoder(mu, target)[0]
+
+
+def build_model(cfg: ModelConfig, n_speakers: int, n_dims: int = N_DIMS) -> VAWGAN:
+    """The model of a configuration (see :class:`VAWGAN`)."""
+    return VAWGAN(cfg, n_speakers, n_dims)

@@ -1,0 +1,380 @@
+"""``vawgan train``: the three-phase VAW-GAN schedule, checkpoints, exact resume.
+
+Schedule (lengths in ``TrainConfig``; one global step counter)::
+
+    steps [0, vae_steps)                      phase 1  VAE pre-training (encoder + decoder)
+    [vae_steps, + critic_steps)               phase 2  critic warm-up, VAE frozen
+    [.., + gan_steps)                         phase 3  n_critic critic steps + 1 generator step
+
+At the end of phase 1 the VAE bundle ``vae.pt`` (kind "vae", the over-smoothed
+baseline) is written, at the end ``vawgan.pt`` (kind "vawgan"). The step math lives
+in :mod:`vawgan.trainstep`.
+
+Output folder ``EXPDIR``::
+
+    config.yaml        resolved configuration (also inside every checkpoint)
+    checkpoint.pt      latest checkpoint (atomic; every train.ckpt_every steps)
+    history.jsonl      one JSON line per log interval (step, phase, rec, kl, wdist, gp,
+                       adv, adv_w, mu_abs, sigma, active, dec_logvar, frames_per_s)
+    tb/                TensorBoard events (when tensorboard is installed)
+    vae.pt, vawgan.pt  model bundles
+
+Resume (``--resume``) restores weights, the three optimizer states, the step (hence
+the phase), the adaptive weight and the state of the one random generator that draws
+batches and noise, so the continued run equals an uninterrupted one; a run killed at
+any moment loses at most ``ckpt_every`` steps.
+
+Example
+-------
+``vawgan train --dump dump --stats dump/stats.json --utts-file data/train.list
+--config conf/vawgan.yaml --outdir exp/vawgan --device auto``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+from .config import Config, load_config, save_config
+from .errors import ConfigError, VawganError
+from .io import PathLike, atomic_path, atomic_write_text
+
+CKPT_NAME = "checkpoint.pt"
+CKPT_FORMAT = "vawgan-checkpoint"
+CKPT_VERSION = 1
+_LOG_KEYS = ("rec", "kl", "wdist", "gp", "critic_loss", "adv", "adv_w", "mu_abs", "sigma",
+             "active", "dec_logvar")
+
+
+class CheckpointError(VawganError, ValueError):
+    """A checkpoint is missing, corrupt or belongs to another configuration/data set."""
+
+
+def resolve_device(name: str):
+    """``"auto"`` -> CUDA when available else CPU; ``"cuda"`` without CUDA is an error."""
+    import torch
+
+    if name not in ("auto", "cpu", "cuda"):
+        raise ConfigError(f"device {name!r}: use auto, cpu or cuda")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device cuda requested but no CUDA device is available")
+    return torch.device(name)
+
+
+def set_threads(n: int) -> int:
+    """Torch CPU threads: ``n``, or for 0 ``min(4, cores)``; returns the number set."""
+    import torch
+
+    if n <= 0:
+        n = min(4, os.cpu_count() or 1)
+    torch.set_num_threads(n)
+    return n
+
+
+class Trainer:
+    """Runs the schedule on loaded :class:`~vawgan.data.TrainingData`.
+
+    Parameters
+    ----------
+    cfg : Config
+    data : TrainingData
+        Already on ``device``.
+    outdir : path
+    device : torch.device or str
+    progress : bool
+        Show tqdm bars.
+    """
+
+    def __init__(self, cfg: Config, data, outdir: PathLike, device="cpu", progress: bool = True):
+        import torch
+
+        from .data import Sampler
+        from .model import build_model
+        from .trainstep import StepRunner
+
+        self.cfg = cfg
+        self.tc = cfg.train
+        self.data = data
+        self.outdir = Path(outdir)
+        self.device = torch.device(device)
+        self.progress = progress
+        torch.manual_seed(self.tc.seed)
+        self.model = build_model(cfg.model, data.n_speakers, data.n_dims).to(self.device)
+        gen = torch.Generator(device=self.device)
+        gen.manual_seed(self.tc.seed)
+        self.sampler = Sampler(data, cfg.model.unit_length(), gen)
+        self.runner = StepRunner(self.model, cfg, self.sampler)
+        self.step = 0
+        self.p1 = self.tc.vae_steps
+        self.p2 = self.p1 + self.tc.critic_steps
+        self.total = self.p2 + self.tc.gan_steps
+        self._tb = None
+
+    # ------------------------------------------------------------------ schedule
+    def phase(self, step: Optional[int] = None) -> int:
+        """Phase (1, 2, 3; 4 = done) of a global step."""
+        s = self.step if step is None else step
+        return 1 if s < self.p1 else 2 if s < self.p2 else 3 if s < self.total else 4
+
+    def train_step(self) -> Dict[str, Any]:
+        """Run the step ``self.step`` (of its phase) and advance the counter."""
+        ph = self.phase()
+        if ph == 1:
+            m = self.runner.vae_step()
+        elif ph == 2:
+            m = self.runner.critic_steps(1)
+        elif ph == 3:
+            m = self.runner.gan_step()
+        else:
+            raise RuntimeError("training is finished")
+        self.step += 1
+        return m
+
+    # ------------------------------------------------------------------ checkpoints
+    @property
+    def ckpt_path(self) -> Path:
+        return self.outdir / CKPT_NAME
+
+    def _data_signature(self) -> Dict[str, Any]:
+        return {"speakers": list(self.data.speakers), "n_frames": self.data.n_frames,
+                "n_dims": self.data.n_dims}
+
+    def save_checkpoint(self) -> None:
+        """Write ``checkpoint.pt`` and ``config.yaml`` atomically."""
+        import torch
+
+        obj = {"format": CKPT_FORMAT, "format_version": CKPT_VERSION, "step": self.step,
+               "phase": self.phase(), "config": self.cfg.to_dict(),
+               "data": self._data_signature(),
+               "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+               "runner": self.runner.state_dict(),
+               "torch_rng": torch.get_rng_state()}
+        save_config(self.cfg, self.outdir / "config.yaml")
+        with atomic_path(self.ckpt_path, suffix=".pt") as tmp:
+            torch.save(obj, tmp)
+
+    def load_checkpoint(self, path: Optional[PathLike] = None) -> None:
+        """Restore everything from a checkpoint (see the module docstring)."""
+        import torch
+
+        path = Path(path or self.ckpt_path)
+        if not path.exists():
+            raise CheckpointError(f"{path}: no checkpoint to resume from")
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as e:
+            raise CheckpointError(f"{path}: corrupt or truncated checkpoint "
+                                  f"({type(e).__name__})") from None
+        if not isinstance(obj, dict) or obj.get("format") != CKPT_FORMAT:
+            raise CheckpointError(f"{path}: not a vawgan checkpoint")
+        if obj.get("format_version", 0) > CKPT_VERSION:
+            raise CheckpointError(f"{path}: checkpoint format is newer than this vawgan")
+        if obj["data"] != self._data_signature():
+            raise CheckpointError(f"{path}: made on other training data "
+                                  f"({obj['data']['n_frames']} frames of {obj['data']['speakers']})")
+        if obj["config"]["model"] != self.cfg.to_dict()["model"]:
+            raise CheckpointError(f"{path}: model config differs from the checkpoint's")
+        for k in ("seed", "batch_size", "n_critic"):
+            if obj["config"]["train"][k] != getattr(self.tc, k):
+                raise CheckpointError(f"{path}: train.{k} differs from the checkpoint's "
+                                      f"({obj['config']['train'][k]})")
+        self.model.load_state_dict(obj["model"])
+        self.runner.load_state_dict(obj["runner"])
+        torch.set_rng_state(obj["torch_rng"])
+        self.step = int(obj["step"])
+        if self.step > self.total:
+            raise CheckpointError(f"{path}: checkpoint is at step {self.step}, past this "
+                                  f"schedule's {self.total} steps")
+
+    # ------------------------------------------------------------------ bundles
+    def save_bundle(self, kind: str, path: Optional[PathLike] = None,
+                    info: Optional[Dict[str, Any]] = None) -> Path:
+        """Write ``vae.pt`` / ``vawgan.pt`` (or ``path``)."""
+        from .bundle import save_bundle
+
+        path = Path(path or self.outdir / f"{kind}.pt")
+        ti = {"step": self.step, "phase": self.phase(), "n_frames": self.data.n_frames,
+              "n_utts": len(self.data.utt_len), "device": str(self.device)}
+        ti.update(info or {})
+        save_bundle(path, state_dict=self.model.state_dict(), config=self.cfg,
+                    speakers=self.data.speakers, stats=self.data.stats_dicts, kind=kind,
+                    train_info=ti)
+        return path
+
+    # ------------------------------------------------------------------ logging
+    @property
+    def history_path(self) -> Path:
+        return self.outdir / "history.jsonl"
+
+    def _trim_history(self) -> None:
+        """Drop history lines after the current step (written after the last checkpoint)."""
+        p = self.history_path
+        if not p.exists():
+            return
+        keep = []
+        for line in p.read_text(encoding="utf-8").splitlines():
+            try:
+                if json.loads(line)["step"] <= self.step:
+                    keep.append(line)
+            except (ValueError, KeyError, TypeError):
+                continue  # a line cut by a kill
+        atomic_write_text(p, "".join(k + "\n" for k in keep))
+
+    def _open_tb(self):
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except Exception:  # tensorboard not installed
+            return None
+        try:
+            return SummaryWriter(str(self.outdir / "tb"), purge_step=self.step or None)
+        except Exception:  # pragma: no cover
+            return None
+
+    def _log(self, sums: Dict[str, Any], counts: Dict[str, int], t0: float, frames: int,
+             bar) -> Dict[str, Any]:
+        rec: Dict[str, Any] = {"step": self.step, "phase": self.phase(self.step - 1)}
+        for k in _LOG_KEYS:
+            if k in sums:
+                v = float(sums[k]) / counts[k]
+                rec[k] = v if math.isfinite(v) else None
+        dt = max(time.perf_counter() - t0, 1e-9)
+        rec["frames_per_s"] = frames / dt
+        rec["time"] = time.time()
+        with open(self.history_path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(rec) + "\n")
+        if self._tb is not None:
+            for k, v in rec.items():
+                if k not in ("step", "time") and v is not None:
+                    self._tb.add_scalar(f"train/{k}", v, self.step)
+        if bar is not None:
+            short = {k: rec[k] for k in ("rec", "kl", "wdist", "gp", "adv", "active") if k in rec
+                     and rec[k] is not None}
+            bar.set_postfix({k: f"{v:.3g}" for k, v in short.items()}, refresh=False)
+        return rec
+
+    # ------------------------------------------------------------------ loop
+    def fit(self, max_steps: Optional[int] = None) -> Dict[str, Any]:
+        """Train until the end of the schedule (or ``max_steps`` more steps).
+
+        Returns
+        -------
+        dict
+            The last logged record (empty if nothing was logged).
+        """
+        from tqdm import tqdm
+
+        self.outdir.mkdir(parents=True, exist_ok=True)
+        save_config(self.cfg, self.outdir / "config.yaml")
+        self._trim_history()
+        self._tb = self._open_tb()
+        end = self.total if max_steps is None else min(self.total, self.step + max_steps)
+        self.runner.set_phase_lr(self.phase())
+        sums: Dict[str, Any] = {}
+        counts: Dict[str, int] = {}
+        last: Dict[str, Any] = {}
+        t0, frames = time.perf_counter(), 0
+        bar = tqdm(total=self.total, initial=self.step, desc=f"phase {self.phase()}",
+                   unit="step", disable=not self.progress, dynamic_ncols=True)
+        try:
+            while self.step < end:
+                ph = self.phase()
+                if self.step in (self.p1, self.p2):
+                    self.runner.set_phase_lr(ph)
+                    bar.set_description(f"phase {ph}")
+                m = self.train_step()
+                frames += self._frames_per_step(ph)
+                for k, v in m.items():
+                    sums[k] = sums[k] + v if k in sums else v.clone()
+                    counts[k] = counts.get(k, 0) + 1
+                bar.update(1)
+                if self.step % self.tc.log_every == 0 or self.step in (self.p1, self.p2, end):
+                    last = self._log(sums, counts, t0, frames, bar)
+                    sums, counts = {}, {}
+                    t0, frames = time.perf_counter(), 0
+                if self.step == self.p1 and self.p1 > 0:
+                    self.save_bundle("vae", info={"last_log": last})
+                if self.step == self.total:
+                    self.save_bundle("vawgan", info={"last_log": last})
+                if (self.step % self.tc.ckpt_every == 0 or self.step in (self.p1, self.p2)
+                        or self.step == end):
+                    self.save_checkpoint()
+        finally:
+            bar.close()
+            if self._tb is not None:
+                self._tb.close()
+                self._tb = None
+        return last
+
+    def _frames_per_step(self, ph: int) -> int:
+        """Frames through the networks per step (for the frames/s figure)."""
+        b = self.tc.batch_size
+        nu = self.runner.n_units * self.runner.unit
+        if ph == 1:
+            return b
+        if ph == 2:
+            return nu
+        return self.tc.n_critic * nu + b
+
+
+# ---------------------------------------------------------------------- CLI
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dump", required=True, help="feature dump folder (vawgan extract)")
+    parser.add_argument("--stats", required=True, help="stats.json (vawgan stats)")
+    parser.add_argument("--utts-file", required=True,
+                        help="training utterances, one 'speaker/utt' per line")
+    parser.add_argument("--config", default=None, help="YAML config (defaults if omitted)")
+    parser.add_argument("--outdir", required=True, help="experiment folder")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from OUTDIR/checkpoint.pt")
+    parser.add_argument("--device", default=None, choices=("auto", "cpu", "cuda"),
+                        help="overrides train.device")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (overrides train.threads; 0 = auto)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def run(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from .data import load_training_data
+
+    cfg = load_config(args.config)
+    if args.device is not None:
+        cfg.train = dataclasses.replace(cfg.train, device=args.device)
+    if args.threads is not None:
+        cfg.train = dataclasses.replace(cfg.train, threads=args.threads)
+    outdir = Path(args.outdir)
+    ckpt = outdir / CKPT_NAME
+    if ckpt.exists() and not args.resume:
+        raise CheckpointError(f"{ckpt}: a run exists here; pass --resume to continue it "
+                              "or choose another --outdir")
+    if args.resume and not ckpt.exists():
+        raise CheckpointError(f"{ckpt}: no checkpoint to resume from")
+    device = resolve_device(cfg.train.device)
+    threads = set_threads(cfg.train.threads)
+    progress = not args.no_progress
+    data = load_training_data(args.dump, args.stats, args.utts_file,
+                              silence_db=cfg.feature.silence_db, feature_config=cfg.feature,
+                              device=device, progress=progress)
+    print(f"vawgan train: {data.n_frames} frames, {len(data.utt_len)} utterances, "
+          f"{data.n_speakers} speakers ({', '.join(data.speakers)}); device {device}, "
+          f"{threads} CPU threads")
+    trainer = Trainer(cfg, data, outdir, device=device, progress=progress)
+    if args.resume:
+        trainer.load_checkpoint()
+        print(f"vawgan train: resumed at step {trainer.step} (phase {trainer.phase()})")
+    if trainer.step >= trainer.total:
+        print("vawgan train: already finished")
+        if not (outdir / "vawgan.pt").exists():
+            trainer.save_bundle("vawgan")
+        return 0
+    trainer.fit()
+    print(f"vawgan train: done; bundles {outdir / 'vae.pt'} and {outdir / 'vawgan.pt'}")
+    return 0

@@ -1,0 +1,218 @@
+"""One training step of each phase of the VAW-GAN schedule (the math; no I/O).
+
+:class:`StepRunner` owns the model, the three Adam optimizers (encoder; decoder with
+speaker embedding and output variance; critic), the batch sampler and the adaptive
+adversarial weight. Its ``vae_step`` / ``critic_step`` / ``gan_step`` return
+dictionaries of *detached tensors* (no host synchronisation per step); the caller
+accumulates them and converts to numbers once per log interval.
+
+Phases
+------
+1. VAE pre-training: ``rec + kl_weight * KL`` trains encoder and decoder.
+2. Critic warm-up, VAE frozen: ``D(fake) - D(real) + lambda * GP`` trains the critic.
+3. Adversarial: per step, ``n_critic`` critic steps, then one encoder/decoder step on
+   ``rec + kl_weight * KL + w_adv * (-D(fake))``.
+
+In phases 2 and 3 the critic compares *real units of speaker s* with *units of other
+speakers converted to s*: ``fake = decode(z(x_other), s)``; it is conditioned on s.
+The adversarial term reaches the decoder and its speaker embedding only: ``z`` of the
+adversarial branch is detached, so the encoder's gradient comes from the VAE loss alone,
+and ``backward(inputs=...)`` leaves the critic's gradients untouched.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List
+
+import torch
+
+from .config import Config
+from .data import Sampler
+from .losses import (active_units, critic_loss, gaussian_nll, generator_adv_loss,
+                     kl_standard_normal, reparameterize)
+from .model import VAWGAN
+
+Metrics = Dict[str, torch.Tensor]
+
+
+class StepRunner:
+    """Optimizers and per-phase steps for a :class:`~vawgan.model.VAWGAN`.
+
+    Parameters
+    ----------
+    model : VAWGAN
+    cfg : Config
+    sampler : Sampler
+        Its generator is the only randomness used here (reparameterization and
+        interpolation noise too), so checkpointing ``sampler.gen`` makes resume exact.
+    """
+
+    def __init__(self, model: VAWGAN, cfg: Config, sampler: Sampler):
+        self.model = model
+        self.cfg = cfg
+        self.tc = cfg.train
+        self.sampler = sampler
+        self.gen = sampler.gen
+        dev = next(model.parameters()).device
+        self.device = dev
+        fused = dev.type == "cuda"
+        kw = {"fused": True} if fused else {"foreach": True}
+        self.enc_params = list(model.encoder.parameters())
+        self.dec_params = list(model.decoder.parameters())
+        self.critic_params = list(model.critic.parameters())
+        self.opt_enc = torch.optim.Adam(self.enc_params, lr=self.tc.lr_enc, **kw)
+        self.opt_dec = torch.optim.Adam(self.dec_params, lr=self.tc.lr_dec, **kw)
+        self.opt_critic = torch.optim.Adam(self.critic_params, lr=self.tc.lr_critic,
+                                           betas=self.tc.critic_betas_pair(), **kw)
+        self.batch = self.tc.batch_size
+        self.unit = sampler.unit
+        self.n_units = max(1, self.batch // self.unit)  # critic items per step
+        # adaptive adversarial weight: running sums of |rec| and |adv| since last estimate
+        self.adv_w = torch.tensor(self.tc.adv_weight, device=dev)
+        self.acc_rec = torch.zeros((), device=dev)
+        self.acc_adv = torch.zeros((), device=dev)
+        self.acc_n = 0
+        self.adv_estimated = False
+
+    # ------------------------------------------------------------------ state
+    def set_phase_lr(self, phase: int) -> None:
+        """Learning rates of a phase (idempotent, so resume at any step is exact)."""
+        scale = self.tc.lr_gan_scale if phase == 3 else 1.0
+        for g in self.opt_enc.param_groups:
+            g["lr"] = self.tc.lr_enc * scale
+        for g in self.opt_dec.param_groups:
+            g["lr"] = self.tc.lr_dec * scale
+
+    def state_dict(self) -> Dict:
+        return {"opt_enc": self.opt_enc.state_dict(), "opt_dec": self.opt_dec.state_dict(),
+                "opt_critic": self.opt_critic.state_dict(),
+                "gen": self.gen.get_state(),
+                "adv": {"w": self.adv_w.cpu(), "rec": self.acc_rec.cpu(),
+                        "adv": self.acc_adv.cpu(), "n": self.acc_n,
+                        "estimated": self.adv_estimated}}
+
+    def load_state_dict(self, d: Dict) -> None:
+        self.opt_enc.load_state_dict(d["opt_enc"])
+        self.opt_dec.load_state_dict(d["opt_dec"])
+        self.opt_critic.load_state_dict(d["opt_critic"])
+        self.gen.set_state(d["gen"].cpu() if self.device.type == "cpu" else d["gen"])
+        self.adv_w.copy_(d["adv"]["w"])
+        self.acc_rec.copy_(d["adv"]["rec"])
+        self.acc_adv.copy_(d["adv"]["adv"])
+        self.acc_n = int(d["adv"]["n"])
+        self.adv_estimated = bool(d["adv"]["estimated"])
+
+    # ------------------------------------------------------------------ pieces
+    def _vae_terms(self, x: torch.Tensor, spk: torch.Tensor):
+        enc, dec = self.model.encoder, self.model.decoder
+        mu, lv = enc(x)
+        z = reparameterize(mu, lv, self.gen)
+        mean, dlv = dec(z, spk)
+        rec = gaussian_nll(x, mean, dlv)
+        kl = kl_standard_normal(mu, lv)
+        return rec, kl, mu, lv, dlv
+
+    @staticmethod
+    def _vae_metrics(rec, kl, mu, lv, dlv) -> Metrics:
+        return {"rec": rec.detach(), "kl": kl.detach(), "mu_abs": mu.detach().abs().mean(),
+                "sigma": torch.exp(0.5 * lv.detach()).mean(), "active": active_units(mu).float(),
+                "dec_logvar": dlv.detach().mean()}
+
+    @torch.no_grad()
+    def _fake(self, source: torch.Tensor, spk: torch.Tensor) -> torch.Tensor:
+        """decode(z(source), spk) with the VAE frozen: (n, L, D) -> (n, L, D)."""
+        n, L, D = source.shape
+        mu, lv = self.model.encoder(source.reshape(n * L, D))
+        z = reparameterize(mu, lv, self.gen)
+        mean, _ = self.model.decoder(z, spk.repeat_interleave(L))
+        return mean.reshape(n, L, D)
+
+    def _critic_update(self, real, fake, spk) -> Metrics:
+        loss, wdist, gp = critic_loss(self.model.critic, real, fake, spk, self.tc.gp_lambda,
+                                      self.gen)
+        self.opt_critic.zero_grad(set_to_none=True)
+        loss.backward(inputs=self.critic_params)
+        self.opt_critic.step()
+        return {"wdist": wdist, "gp": gp, "critic_loss": loss.detach()}
+
+    # ------------------------------------------------------------------ steps
+    def vae_step(self) -> Metrics:
+        """Phase 1: one encoder + decoder step on the VAE loss."""
+        x, spk = self.sampler.frames(self.batch)
+        rec, kl, mu, lv, dlv = self._vae_terms(x, spk)
+        loss = rec + self.tc.kl_weight * kl
+        self.opt_enc.zero_grad(set_to_none=True)
+        self.opt_dec.zero_grad(set_to_none=True)
+        loss.backward(inputs=self.enc_params + self.dec_params)
+        self.opt_enc.step()
+        self.opt_dec.step()
+        return self._vae_metrics(rec, kl, mu, lv, dlv)
+
+    def critic_steps(self, k: int) -> Metrics:
+        """``k`` critic steps with the VAE frozen; their data is drawn and converted at once.
+
+        Returns the metrics of the last critic step.
+        """
+        real, spk, source = self.sampler.adversarial(k * self.n_units)
+        fake = self._fake(source, spk)
+        n = self.n_units
+        m: Metrics = {}
+        for i in range(k):
+            sl = slice(i * n, (i + 1) * n)
+            m = self._critic_update(real[sl], fake[sl], spk[sl])
+        return m
+
+    def gan_step(self) -> Metrics:
+        """Phase 3: ``n_critic`` critic steps, then one generator (encoder + decoder) step."""
+        m = self.critic_steps(self.tc.n_critic)
+        # generator: VAE batch of frames + adversarial batch of other-speaker units
+        x, spk = self.sampler.frames(self.batch)
+        tgt = self.sampler.units(self.n_units)[1]
+        src = self.sampler.units_not_of(tgt)
+        n, L, D = src.shape
+        B = x.shape[0]
+        enc, dec = self.model.encoder, self.model.decoder
+        mu_all, lv_all = enc(torch.cat([x, src.reshape(n * L, D)]))
+        z_all = reparameterize(mu_all, lv_all, self.gen)
+        z_adv = z_all[B:].detach()  # the adversarial loss never reaches the encoder
+        mean_all, dlv_all = dec(torch.cat([z_all[:B], z_adv]),
+                                torch.cat([spk, tgt.repeat_interleave(L)]))
+        mu, lv = mu_all[:B], lv_all[:B]
+        mean = mean_all[:B]
+        dlv = dlv_all[:B] if dlv_all.dim() == 2 else dlv_all
+        rec = gaussian_nll(x, mean, dlv)
+        kl = kl_standard_normal(mu, lv)
+        adv = generator_adv_loss(self.model.critic, mean_all[B:].reshape(n, L, D), tgt)
+        w = self._adv_weight(rec.detach(), adv.detach())
+        loss = rec + self.tc.kl_weight * kl + w * adv
+        self.opt_enc.zero_grad(set_to_none=True)
+        self.opt_dec.zero_grad(set_to_none=True)
+        loss.backward(inputs=self.enc_params + self.dec_params)
+        self.opt_enc.step()
+        self.opt_dec.step()
+        out = self._vae_metrics(rec, kl, mu, lv, dlv)
+        out.update(m)
+        out["adv"] = adv.detach()
+        out["adv_w"] = w.detach() if torch.is_tensor(w) else torch.tensor(w)
+        return out
+
+    def _adv_weight(self, rec: torch.Tensor, adv: torch.Tensor):
+        """Fixed ``adv_weight``, or ``adv_weight * mean|rec| / mean|adv|`` re-estimated
+        every ``adv_balance_every`` generator steps (from the first step's values at first).
+        """
+        if self.tc.adv_balance == "fixed":
+            return self.tc.adv_weight
+        self.acc_rec += rec.abs()
+        self.acc_adv += adv.abs()
+        self.acc_n += 1
+        if self.acc_n >= self.tc.adv_balance_every or not self.adv_estimated:
+            ratio = self.acc_rec / self.acc_adv.clamp_min(1e-6)
+            self.adv_w.copy_(self.tc.adv_weight * ratio)
+            self.acc_rec.zero_()
+            self.acc_adv.zero_()
+            self.acc_n = 0
+            self.adv_estimated = True
+        return self.adv_w
+
+    def all_param_groups(self) -> List[List[torch.nn.Parameter]]:
+        return [self.enc_params, self.dec_params, self.critic_params]
