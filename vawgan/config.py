@@ -155,33 +155,99 @@ class ModelConfig:
     z_dim: int = 32  #: latent dimensions
     hidden: int = 256  #: hidden units per layer (encoder and decoder)
     n_layers: int = 3  #: hidden layers (encoder and decoder)
-    spk_dim: int = 16  #: speaker embedding size
+    spk_dim: int = 16  #: speaker embedding size (decoder and critic have their own)
     critic_hidden: int = 256  #: hidden units (or channels) of the critic
     critic_layers: int = 3  #: hidden layers of the critic
-    segment: int = 32  #: frames per segment for the conv critic
-    decoder_variance: str = "learned"  #: "unit" or "learned" (per-dim log-variance)
+    segment: int = 32  #: frames per segment for the conv critic (ignored by "mlp")
+    conv_kernel: int = 5  #: temporal kernel size of the conv critic (odd)
+    #: decoder output variance: "unit" (fixed 1), "learned" (one learned log-variance
+    #: per dim) or "frame" (a per-frame, per-dim log-variance head)
+    decoder_variance: str = "learned"
+    min_logvar: float = -7.0  #: lower bound of the decoder log-variance (avoids collapse)
+    leaky_slope: float = 0.2  #: negative slope of the LeakyReLU activations
+
+    def __post_init__(self):
+        if self.arch != "mlp":
+            raise ConfigError(f"model.arch={self.arch!r}: only 'mlp' is implemented")
+        if self.critic_arch not in ("mlp", "conv"):
+            raise ConfigError(f"model.critic_arch={self.critic_arch!r}: use 'mlp' or 'conv'")
+        if self.decoder_variance not in ("unit", "learned", "frame"):
+            raise ConfigError(f"model.decoder_variance={self.decoder_variance!r}: "
+                              "use 'unit', 'learned' or 'frame'")
+        for name in ("z_dim", "hidden", "n_layers", "spk_dim", "critic_hidden",
+                     "critic_layers", "segment", "conv_kernel"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"model.{name}={getattr(self, name)}: must be >= 1")
+        if self.conv_kernel % 2 == 0:
+            raise ConfigError(f"model.conv_kernel={self.conv_kernel}: must be odd")
+        if not 0.0 <= self.leaky_slope < 1.0:
+            raise ConfigError(f"model.leaky_slope={self.leaky_slope}: must be in [0, 1)")
+
+    def unit_length(self) -> int:
+        """Frames per critic input: ``segment`` for the conv critic, 1 for the MLP."""
+        return self.segment if self.critic_arch == "conv" else 1
 
 
 @dataclass
 class TrainConfig:
-    """Training schedule (see :mod:`vawgan.train`)."""
+    """Training schedule (see :mod:`vawgan.train`).
 
-    batch_size: int = 256  #: frames per step
-    vae_steps: int = 20000  #: phase 1: VAE pre-training steps
-    critic_steps: int = 2000  #: phase 2: critic warm-up steps (VAE frozen)
-    gan_steps: int = 10000  #: phase 3: adversarial generator steps
+    The default lengths fit the full VCC2016 training set (10 speakers, ~0.8 M
+    non-silent frames) into about an hour on 2 CPU cores; see ``benchmarks/bench_train.py``.
+    """
+
+    batch_size: int = 256  #: frames per step (conv critic: batch_size // segment segments)
+    vae_steps: int = 20000  #: phase 1: VAE pre-training steps (encoder + decoder)
+    critic_steps: int = 1000  #: phase 2: critic warm-up steps (VAE frozen)
+    gan_steps: int = 5000  #: phase 3: adversarial generator steps
     n_critic: int = 5  #: critic steps per generator step in phase 3
     lr_enc: float = 1e-3  #: encoder learning rate (Adam)
-    lr_dec: float = 1e-3  #: decoder learning rate (Adam)
+    lr_dec: float = 1e-3  #: decoder learning rate (Adam), incl. speaker embedding and variance
     lr_critic: float = 1e-4  #: critic learning rate (Adam)
+    lr_gan_scale: float = 0.1  #: encoder/decoder learning rates are multiplied by this in phase 3
+    critic_betas: str = "0.5,0.9"  #: Adam betas "b1,b2" of the critic (WGAN-GP uses a low b1)
     kl_weight: float = 1.0  #: weight of KL(q(z|x) || N(0, I))
     gp_lambda: float = 10.0  #: gradient-penalty weight
-    adv_weight: float = 1.0  #: fixed weight of the adversarial term (adv_balance="fixed")
-    adv_balance: str = "fixed"  #: "fixed" or "adaptive" (ratio of loss magnitudes)
-    log_every: int = 100  #: steps between log lines
+    adv_weight: float = 1.0  #: weight of the adversarial term (multiplies the adaptive ratio too)
+    #: "fixed" (default: predictable, reproducible) or "adaptive" (adv_weight times the
+    #: ratio |reconstruction| / |adversarial| of running loss magnitudes)
+    adv_balance: str = "fixed"
+    adv_balance_every: int = 100  #: steps between re-estimates of the adaptive ratio
+    log_every: int = 100  #: steps between log lines (tqdm, TensorBoard, history.jsonl)
     ckpt_every: int = 1000  #: steps between checkpoints
-    seed: int = 0  #: random seed
+    seed: int = 0  #: random seed (weights, batches, noise)
     device: str = "auto"  #: "auto" (CUDA when available), "cpu" or "cuda"
+    threads: int = 0  #: CPU threads for torch; 0 = min(4, cores)
+    cuda_graph: bool = True  #: on CUDA, capture whole training steps in CUDA graphs
+
+    def __post_init__(self):
+        for name in ("batch_size", "n_critic", "log_every", "ckpt_every", "adv_balance_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"train.{name}={getattr(self, name)}: must be >= 1")
+        for name in ("vae_steps", "critic_steps", "gan_steps", "threads"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"train.{name}={getattr(self, name)}: must be >= 0")
+        for name in ("lr_enc", "lr_dec", "lr_critic", "lr_gan_scale"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"train.{name}={getattr(self, name)}: must be > 0")
+        for name in ("kl_weight", "gp_lambda", "adv_weight"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"train.{name}={getattr(self, name)}: must be >= 0")
+        if self.adv_balance not in ("fixed", "adaptive"):
+            raise ConfigError(f"train.adv_balance={self.adv_balance!r}: use 'fixed' or 'adaptive'")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ConfigError(f"train.device={self.device!r}: use 'auto', 'cpu' or 'cuda'")
+        self.critic_betas_pair()
+
+    def critic_betas_pair(self):
+        """``critic_betas`` as a pair of floats in [0, 1)."""
+        try:
+            b = tuple(float(v) for v in self.critic_betas.split(","))
+        except ValueError:
+            b = ()
+        if len(b) != 2 or not all(0.0 <= v < 1.0 for v in b):
+            raise ConfigError(f"train.critic_betas={self.critic_betas!r}: expected 'b1,b2' in [0, 1)")
+        return b
 
 
 @dataclass
