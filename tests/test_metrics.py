@@ -244,3 +244,13 @@ def test_compare_utterances_identity_and_silence():
 def test_argument_errors(call):
     with pytest.raises(ValueError):
         call()
+
+
+def test_ms_distance_leaves_out_degenerate_dc():
+    # an utterance within one segment has exactly zero DC power after mean removal
+    x = np.random.default_rng(11).normal(size=(100, 2))
+    ms = modulation_spectrum(x, n_fft=128)
+    assert np.all(ms[0] < -150)
+    flat = np.zeros_like(ms)
+    assert ms_distance(ms, flat, n_fft=128, precomputed=True) < 10.0
+    assert ms_distance(ms, flat, n_fft=128, precomputed=True, include_dc=True) > 15.0

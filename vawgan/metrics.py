@@ -247,14 +247,17 @@ def gv_distance(conv: ArrayOrList, target: ArrayOrList) -> float:
 def ms_distance(conv: ArrayOrList, target: ArrayOrList, n_fft: int = 256,
                 precomputed: Union[bool, str] = False,
                 band: Optional[Tuple[float, float]] = None,
-                frame_period: float = 5.0) -> float:
+                frame_period: float = 5.0, include_dc: bool = False) -> float:
     """MS distance: RMS difference of two log modulation spectra, in dB.
 
     .. math::
         \\mathrm{MSD} = \\sqrt{\\frac{1}{|K| D} \\sum_{k \\in K} \\sum_{d=1}^{D}
                         (\\mathrm{MS}^{conv}_d(k) - \\mathrm{MS}^{target}_d(k))^2}
 
-    over the bins K of the modulation-frequency ``band`` (all bins by default).
+    over the bins K of the modulation-frequency ``band`` (default: all bins but DC).
+    The DC bin (k = 0) is left out unless ``include_dc``: after mean removal it only
+    holds the drift of segment means, and is exactly zero (the -200 dB floor) for an
+    utterance that fits in one segment, which would swamp the distance.
 
     Parameters
     ----------
@@ -268,6 +271,8 @@ def ms_distance(conv: ArrayOrList, target: ArrayOrList, n_fft: int = 256,
         Keep only bins with low_hz <= modulation frequency <= high_hz.
     frame_period : float
         Frame shift in ms (only used to place ``band``).
+    include_dc : bool
+        Keep bin 0 (see above).
 
     Returns
     -------
@@ -292,16 +297,18 @@ def ms_distance(conv: ArrayOrList, target: ArrayOrList, n_fft: int = 256,
         raise ValueError(f"ms_distance: conv MS {spectra[0].shape} != target MS "
                          f"{spectra[1].shape}")
     diff = spectra[0] - spectra[1]
+    keep = np.ones(diff.shape[0], dtype=bool)
+    keep[0] = include_dc
     if band is not None:
         lo, hi = band
         if not 0 <= lo <= hi:
             raise ValueError(f"ms_distance: band must be (low, high) with 0 <= low <= high, "
                              f"got {band}")
         f = modulation_frequencies(n_fft, frame_period)
-        keep = (f >= lo) & (f <= hi)
-        if not keep.any():
-            raise ValueError(f"ms_distance: no MS bin in band {band} Hz")
-        diff = diff[keep]
+        keep &= (f >= lo) & (f <= hi)
+    if not keep.any():
+        raise ValueError(f"ms_distance: no MS bin in band {band} Hz")
+    diff = diff[keep]
     return float(np.sqrt(np.mean(diff ** 2)))
 
 

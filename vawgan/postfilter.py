@@ -1,0 +1,255 @@
+"""Postfilters against over-smoothing: global variance (GV) and modulation spectrum (MS).
+
+Both act on one utterance's mel-cepstral body (c1..cM, shape (T, D)) and pull a
+statistic of its trajectory toward a target speaker's statistic (from
+:mod:`vawgan.stats`), with a strength ``alpha`` in [0, 1] (0 = identity).
+
+* :func:`gv_postfilter`: Toda, Black & Tokuda, IEEE TASLP 15(8), 2007; as in sprocket
+  (``sprocket/model/GV.py``, ``GV.postfilter``).
+* :func:`ms_postfilter`: Takamichi et al., "Postfilters to modify the modulation
+  spectrum for statistical parametric speech synthesis", IEEE/ACM TASLP 24(4), 2016
+  (the utterance-level, filtering form).
+
+Examples
+--------
+>>> import numpy as np
+>>> from vawgan.metrics import global_variance
+>>> from vawgan.postfilter import gv_postfilter
+>>> x = np.random.default_rng(0).normal(size=(400, 2))
+>>> y = gv_postfilter(x, target_gv=np.array([4.0, 9.0]))
+>>> np.round(global_variance(y), 6)
+array([4., 9.])
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from .metrics import _check_n_fft, modulation_spectrum
+
+#: variances below this are treated as zero (a constant dimension is left as is)
+_VAR_FLOOR = 1e-12
+
+
+def _check_body(x: np.ndarray, fn: str) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2 or x.shape[0] < 2 or x.shape[1] < 1:
+        raise ValueError(f"{fn}: mcep_body must be (T, D) with T >= 2, got shape {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{fn}: mcep_body contains NaN or infinite values")
+    return x
+
+
+def _check_alpha(alpha: float, fn: str) -> float:
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.floating)) \
+            or not 0.0 <= float(alpha) <= 1.0:
+        raise ValueError(f"{fn}: alpha must be a number in [0, 1], got {alpha!r}")
+    return float(alpha)
+
+
+def gv_postfilter(mcep_body: np.ndarray, target_gv: np.ndarray, alpha: float = 1.0,
+                  mean: Optional[np.ndarray] = None) -> np.ndarray:
+    """Scale each dimension's deviations so the utterance variance meets a target GV.
+
+    With :math:`\\mu_d` the centre (the utterance mean, or ``mean``) and
+    :math:`v_d` the utterance variance (``np.var``, around its own mean):
+
+    .. math::
+        y_{t,d} = \\mu_d + \\left(\\alpha \\sqrt{v^{target}_d / v_d} + 1 - \\alpha\\right)
+                  (x_{t,d} - \\mu_d)
+
+    i.e. sprocket's ``alpha * gvpf(x) + (1 - alpha) * x``: the standard deviation is
+    interpolated linearly between the utterance's and the target's. With ``alpha=1``
+    and the default centre the output's variance equals ``target_gv`` exactly
+    (Toda et al. 2007). Dimensions with (near) zero variance are left unchanged.
+
+    Parameters
+    ----------
+    mcep_body : ndarray, shape (T, D)
+        One utterance's c1..cM (T >= 2).
+    target_gv : ndarray, shape (D,)
+        Target global variance (> 0), e.g. the target speaker's ``gv`` statistic.
+    alpha : float in [0, 1]
+        Strength; 0 returns the input unchanged.
+    mean : ndarray, shape (D,), optional
+        Centre of the scaling; default the utterance's own mean (which is then kept).
+
+    Returns
+    -------
+    ndarray, shape (T, D)
+    """
+    fn = "gv_postfilter"
+    x = _check_body(mcep_body, fn)
+    alpha = _check_alpha(alpha, fn)
+    gv = np.asarray(target_gv, dtype=np.float64)
+    if gv.shape != (x.shape[1],):
+        raise ValueError(f"{fn}: target_gv must have shape ({x.shape[1]},), got {gv.shape}")
+    if not np.all(np.isfinite(gv)) or np.any(gv <= 0):
+        raise ValueError(f"{fn}: target_gv must be finite and > 0")
+    if mean is None:
+        mu = x.mean(axis=0)
+    else:
+        mu = np.asarray(mean, dtype=np.float64)
+        if mu.shape != (x.shape[1],) or not np.all(np.isfinite(mu)):
+            raise ValueError(f"{fn}: mean must be finite with shape ({x.shape[1]},), "
+                             f"got {mu.shape}")
+    var = x.var(axis=0)
+    ratio = np.ones_like(var)
+    ok = var > _VAR_FLOOR
+    ratio[ok] = np.sqrt(gv[ok] / var[ok])
+    scale = alpha * ratio + (1.0 - alpha)
+    return mu + scale * (x - mu)
+
+
+def auto_smooth_bins(n_frames: int, n_fft: int = 256, min_estimates: int = 4) -> int:
+    """Width (odd, in MS bins) of the frequency smoothing used by :func:`ms_gain_db`.
+
+    One utterance's modulation spectrum is a raw periodogram pooled over only
+    :math:`m = T / n_\\mathrm{fft}` segments (about 2m degrees of freedom per bin), and
+    for :math:`T < n_\\mathrm{fft}` neighbouring bins are not even independent (the
+    resolution is :math:`n_\\mathrm{fft} / T` bins). The width averages about
+    ``min_estimates`` independent estimates per bin:
+
+    .. math:: w = \\mathrm{odd}\\left(\\lceil K / \\max(m, 1) \\rceil \\cdot
+              \\max(n_\\mathrm{fft} / T, 1)\\right)
+
+    (1, no smoothing, once the utterance has ``min_estimates`` segments or more).
+    """
+    m = n_frames / n_fft
+    w = int(np.ceil(np.ceil(min_estimates / max(m, 1.0)) * max(n_fft / n_frames, 1.0) - 1e-9))
+    w = max(w, 1)
+    w = w if w % 2 else w + 1
+    return min(w, 2 * (n_fft // 2) + 1)  # at most the whole spectrum
+
+
+def _smooth_power_db(ms_db: np.ndarray, width: int) -> np.ndarray:
+    """Moving average of linear power over ``width`` bins, mirrored at 0 and Nyquist."""
+    if width <= 1:
+        return ms_db
+    p = 10.0 ** (ms_db / 10.0)
+    h = width // 2
+    mode = "reflect" if p.shape[0] > h else "edge"  # reflect: real spectra are symmetric
+    padded = np.pad(p, ((h, h), (0, 0)), mode=mode)
+    c = np.cumsum(np.vstack([np.zeros((1, p.shape[1])), padded]), axis=0)
+    avg = (c[width:] - c[:-width]) / width
+    return 10.0 * np.log10(np.maximum(avg, 1e-20))
+
+
+def ms_gain_db(mcep_body: np.ndarray, target_ms: np.ndarray, alpha: float = 1.0,
+               n_fft: int = 256, max_gain_db: Optional[float] = 30.0,
+               smooth_bins: Optional[int] = None) -> np.ndarray:
+    """Power gain in dB per MS bin that :func:`ms_postfilter` applies.
+
+    .. math:: G_d(k) = \\mathrm{clip}\\left(\\alpha \\left(
+              \\mathcal{S}[\\mathrm{MS}^{target}_d](k) - \\mathcal{S}[\\mathrm{MS}^{x}_d](k)
+              \\right), \\pm G_{max}\\right)
+
+    with :math:`\\mathrm{MS}^x` the utterance's own modulation spectrum
+    (:func:`vawgan.metrics.modulation_spectrum`, same ``n_fft``) and
+    :math:`\\mathcal{S}` a moving average of linear power over ``smooth_bins`` bins
+    (same on both sides, so a target equal to the utterance's MS gives G = 0 exactly).
+    The DC bin of both spectra is replaced by bin 1 first: after mean removal it is
+    degenerate (exactly zero for an utterance within one segment).
+
+    Parameters
+    ----------
+    mcep_body, target_ms, alpha, n_fft, max_gain_db
+        As in :func:`ms_postfilter`.
+    smooth_bins : int, optional
+        Odd smoothing width in bins; None chooses :func:`auto_smooth_bins` (T).
+
+    Returns
+    -------
+    ndarray, shape (n_fft // 2 + 1, D), dB
+    """
+    fn = "ms_postfilter"
+    x = _check_body(mcep_body, fn)
+    alpha = _check_alpha(alpha, fn)
+    n_fft = _check_n_fft(n_fft)
+    ms_t = np.asarray(target_ms, dtype=np.float64)
+    if ms_t.shape != (n_fft // 2 + 1, x.shape[1]):
+        raise ValueError(f"{fn}: target_ms must have shape ({n_fft // 2 + 1}, {x.shape[1]}) "
+                         f"for n_fft={n_fft}, got {ms_t.shape}")
+    if not np.all(np.isfinite(ms_t)):
+        raise ValueError(f"{fn}: target_ms contains NaN or infinite values")
+    if max_gain_db is not None and not max_gain_db > 0:
+        raise ValueError(f"{fn}: max_gain_db must be > 0 or None, got {max_gain_db}")
+    if smooth_bins is None:
+        smooth_bins = auto_smooth_bins(x.shape[0], n_fft)
+    if isinstance(smooth_bins, bool) or not isinstance(smooth_bins, (int, np.integer)) \
+            or smooth_bins < 1 or smooth_bins % 2 == 0:
+        raise ValueError(f"{fn}: smooth_bins must be an odd integer >= 1, got {smooth_bins!r}")
+    ms_x = modulation_spectrum(x, n_fft)
+    # DC: after mean removal it is degenerate (0 for T <= n_fft); use bin 1's level
+    ms_t, ms_x = ms_t.copy(), ms_x.copy()
+    ms_t[0], ms_x[0] = ms_t[1], ms_x[1]
+    gain = alpha * (_smooth_power_db(ms_t, smooth_bins) - _smooth_power_db(ms_x, smooth_bins))
+    if max_gain_db is not None:
+        gain = np.clip(gain, -max_gain_db, max_gain_db)
+    return gain
+
+
+def ms_postfilter(mcep_body: np.ndarray, target_ms: np.ndarray, alpha: float = 1.0,
+                  n_fft: int = 256, max_gain_db: Optional[float] = 30.0,
+                  smooth_bins: Optional[int] = None) -> np.ndarray:
+    """Filter each dimension's trajectory so its modulation spectrum meets a target MS.
+
+    Per dimension d, with :math:`\\bar{x}_d` the utterance mean:
+
+    1. the gain :math:`G_d(k)` in dB on the ``n_fft`` grid (:func:`ms_gain_db`): the
+       target MS minus the utterance's own MS, times ``alpha``, clipped to
+       ``+-max_gain_db``. Both spectra are measured the same way
+       (:func:`vawgan.metrics.modulation_spectrum`) and smoothed over frequency
+       alike (``smooth_bins``, wider for short utterances whose own MS is a noisy
+       periodogram: :func:`auto_smooth_bins`), so an utterance that already has the
+       target MS gets :math:`G = 0`;
+    2. the gain is interpolated linearly (in dB, over the normalized modulation
+       frequency k / n_fft cycles per frame) onto the bins of an FFT of length
+       :math:`N \\ge 2T` (zero-padded, so the filtering is a linear, not circular,
+       convolution whatever T is relative to ``n_fft``);
+    3. :math:`y_d = \\bar{x}_d + \\mathrm{IFFT}_N\\left(10^{G_d/20}\\,
+       \\mathrm{FFT}_N(x_d - \\bar{x}_d)\\right)[0:T]`: the amplitude is scaled by the
+       square root of the power ratio, the phase is kept (zero-phase filter).
+
+    This is the utterance-level filtering form of Takamichi et al. 2016 with the
+    converted-speech MS taken from the utterance itself; ``alpha`` interpolates the
+    log MS: :math:`\\log s' = \\log s + \\alpha (\\log s^{target} - \\log s)`.
+
+    Parameters
+    ----------
+    mcep_body : ndarray, shape (T, D)
+        One utterance's c1..cM (T >= 2).
+    target_ms : ndarray, shape (n_fft // 2 + 1, D)
+        Target modulation spectrum in dB, e.g. the target speaker's ``ms`` statistic.
+    alpha : float in [0, 1]
+        Strength; 0 returns the input unchanged.
+    n_fft : int
+        The FFT length ``target_ms`` was computed with.
+    max_gain_db : float or None
+        Limit on the gain per bin (guards bins where the utterance has almost no
+        power); None for no limit.
+    smooth_bins : int, optional
+        Odd width of the frequency smoothing; None = :func:`auto_smooth_bins` (T).
+
+    Returns
+    -------
+    ndarray, shape (T, D)
+    """
+    x = _check_body(mcep_body, "ms_postfilter")
+    gain_db = ms_gain_db(x, target_ms, alpha, n_fft, max_gain_db, smooth_bins)
+    if not np.any(gain_db):
+        return x.copy()
+    t = x.shape[0]
+    n = 1
+    while n < 2 * t:
+        n *= 2
+    grid = np.arange(n_fft // 2 + 1) / n_fft  # cycles per frame
+    bins = np.arange(n // 2 + 1) / n
+    amp = np.stack([np.interp(bins, grid, gain_db[:, d]) for d in range(x.shape[1])], axis=1)
+    amp = 10.0 ** (amp / 20.0)
+    mu = x.mean(axis=0)
+    spec = np.fft.rfft(x - mu, n=n, axis=0)
+    y = np.fft.irfft(spec * amp, n=n, axis=0)[:t]
+    return mu + y
