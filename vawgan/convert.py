@@ -1,0 +1,637 @@
+"""Voice conversion with a model bundle: ``vawgan-convert`` (one file) and ``vawgan convert`` (many).
+
+The pipeline, identical for both commands and for the Python API:
+
+1. :func:`vawgan.features.analyze_file` of the input (the same analysis as training);
+2. the mel-cepstrum body c1..c39 goes through :meth:`Bundle.convert_body`: normalized
+   with the *source* statistics, encoded (posterior mean), decoded with the *target*
+   speaker, de-normalized with the target statistics;
+3. optionally a GV or MS postfilter toward the target's natural statistics;
+4. c0 (energy) and the coded aperiodicity are kept from the source; f0 goes through the
+   log-Gaussian transform (:func:`vawgan.f0.convert_f0`);
+5. :func:`vawgan.features.synthesize`, resampled back to the input's rate (or ``--sr``),
+   written atomically.
+
+Source statistics come from a training speaker of the bundle (``--source SPK``) or,
+by default, are **estimated from the input itself** (mel-cepstrum mean/std over its
+non-silent frames, log-f0 mean/std over its voiced frames), so any speaker can be
+converted.
+
+The default target is the bundle's ``train_info["default_target"]`` when the trainer
+stored one, else the first speaker whose name starts with ``T`` (the VCC naming of
+target speakers), else the first speaker of the bundle.
+
+Over-smoothing figures printed at the end (GV and MS distance of c1..c39 to the
+target speaker's natural statistics stored in the bundle; with ``--reference``, MCD,
+F0 RMSE, log-F0 correlation and V/UV error) are computed by :func:`utterance_metrics`,
+by default on the **converted features before synthesis** (``--metrics-on features``,
+free). ``--metrics-on output`` re-analyzes the written file with ``analyze_file``: the
+code path of ``vawgan evaluate``, which then reports the same numbers for that file.
+
+Examples
+--------
+Shell::
+
+    vawgan-convert in.wav out.wav                       # default model and target
+    vawgan-convert in.wav out.wav --model exp/vawgan.pt --target TM1 --postfilter gv
+    vawgan convert --model exp/vawgan.pt --source SF1 --target TM1 --in data/dev/SF1.list \\
+        --out exp/convert/SF1-TM1 --jobs 2
+
+Python::
+
+    from vawgan.bundle import load_bundle
+    from vawgan.convert import convert_file
+    info = convert_file(load_bundle("exp/vawgan.pt"), "in.wav", "out.wav", target="TM1")
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+import numpy as np
+
+from .audio import load_audio, resample, write_audio
+from .config import FeatureConfig
+from .errors import AudioError, BundleError, VawganError
+from .features import Features, analyze, analyze_file
+from .io import PathLike, same_file
+
+SINGLE_DESCRIPTION = ("convert one utterance to a target speaker's voice with a VAW-GAN "
+                      "bundle and report its over-smoothing (GV / MS distance)")
+#: where the lead installs the default model (see vawgan/pretrained/README.md)
+DEFAULT_MODEL = Path(__file__).resolve().parent / "pretrained" / "vcc2016_vawgan.pt"
+POSTFILTERS = ("none", "gv", "ms")
+OUTPUT_SUFFIXES = (".wav", ".flac")
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aif", ".aiff")
+
+
+# ----------------------------------------------------------------------------- helpers
+@dataclass
+class SourceStats:
+    """Statistics used to normalize the source: mcep over c1..cM, log-f0 over voiced frames."""
+
+    mcep_mean: np.ndarray  #: (M,)
+    mcep_std: np.ndarray  #: (M,)
+    lf0_mean: float
+    lf0_std: float
+    origin: str  #: "input" (estimated from the utterance) or the training speaker's name
+
+
+def resolve_model(model: Optional[PathLike]) -> Path:
+    """The bundle path to use: ``model``, else the packaged default; BundleError if absent."""
+    if model is None:
+        if not DEFAULT_MODEL.is_file():
+            raise BundleError(
+                f"{DEFAULT_MODEL}: no default model is installed; pass --model BUNDLE.pt "
+                "(a bundle written by 'vawgan train', see vawgan/pretrained/README.md)")
+        return DEFAULT_MODEL
+    path = Path(model)
+    if not path.is_file():
+        raise BundleError(f"{path}: no such model bundle")
+    return path
+
+
+def stat(stats, key: str, default=None):
+    """A field of speaker statistics, whether a SpeakerStats or a plain dict (old bundles)."""
+    if stats is None:
+        return default
+    if isinstance(stats, dict):
+        return stats.get(key, default)
+    return getattr(stats, key, default)
+
+
+def default_target(bundle) -> str:
+    """The bundle's default target speaker (see the module docstring for the rule)."""
+    info = getattr(bundle, "train_info", None) or {}
+    name = info.get("default_target") if isinstance(info, dict) else None
+    if name in bundle.speakers:
+        return name
+    for spk in bundle.speakers:
+        if spk.startswith("T"):
+            return spk
+    return bundle.speakers[0]
+
+
+def _check_speaker(bundle, name: str) -> str:
+    bundle.speaker_id(name)  # BundleError listing the speakers when unknown
+    return name
+
+
+def estimate_source_stats(feats: Features, silence_db: float) -> SourceStats:
+    """Statistics of one utterance, so that an unseen speaker can be normalized.
+
+    Parameters
+    ----------
+    feats : Features
+        With ``body`` (T, M) and ``f0`` (T,).
+    silence_db : float
+        Frames below ``mean power + silence_db`` are left out of the mcep statistics.
+
+    Returns
+    -------
+    SourceStats
+        ``mcep_mean``/``mcep_std`` (M,) over non-silent frames (all frames when fewer
+        than 10 are non-silent); ``lf0_mean``/``lf0_std`` over voiced frames (NaN when
+        fewer than 2 are voiced: the f0 transform then keeps the source f0 scale, see
+        :func:`convert_features`).
+    """
+    body = feats.body
+    mask = feats.nonsilent(silence_db)
+    if np.count_nonzero(mask) < 10:
+        mask = np.ones(len(body), dtype=bool)
+    mean = body[mask].mean(axis=0)
+    std = np.maximum(body[mask].std(axis=0), 1e-6)
+    lf0 = np.log(feats.f0[feats.f0 > 0])
+    if lf0.size >= 2:
+        lf0_mean, lf0_std = float(lf0.mean()), float(lf0.std())
+    else:
+        lf0_mean = lf0_std = float("nan")
+    return SourceStats(mean, std, lf0_mean, lf0_std, origin="input")
+
+
+def speaker_source_stats(bundle, speaker: str) -> SourceStats:
+    """:class:`SourceStats` of a training speaker of the bundle (BundleError if unknown)."""
+    _check_speaker(bundle, speaker)
+    st = bundle.stats[speaker]
+    return SourceStats(np.asarray(stat(st, "mcep_mean"), dtype=np.float64),
+                       np.asarray(stat(st, "mcep_std"), dtype=np.float64),
+                       float(stat(st, "lf0_mean", np.nan)), float(stat(st, "lf0_std", np.nan)),
+                       origin=speaker)
+
+
+def _convert_lf0(f0: np.ndarray, src: SourceStats, tgt, target: str) -> np.ndarray:
+    from .f0 import convert_f0
+
+    if not np.any(f0 > 0):
+        return f0.copy()
+    tgt_mean, tgt_std = stat(tgt, "lf0_mean"), stat(tgt, "lf0_std")
+    if tgt_mean is None or tgt_std is None:
+        raise BundleError(f"the model has no log-f0 statistics for target {target}")
+    # Too few voiced input frames for a std: keep the source's f0 spread (shift only).
+    src_std = src.lf0_std if np.isfinite(src.lf0_std) and src.lf0_std > 1e-6 else tgt_std
+    src_mean = src.lf0_mean if np.isfinite(src.lf0_mean) else float(np.mean(np.log(f0[f0 > 0])))
+    return np.asarray(convert_f0(f0, src_mean, src_std, float(tgt_mean), float(tgt_std)),
+                      dtype=np.float64)
+
+
+def apply_postfilter(body: np.ndarray, target_stats, kind: str, alpha: float = 1.0,
+                     ms_fft: int = 256, mask: Optional[np.ndarray] = None) -> np.ndarray:
+    """GV or MS postfilter of a converted body toward the target's natural statistics.
+
+    Parameters
+    ----------
+    body : ndarray, shape (T, M)
+    target_stats : SpeakerStats
+        Provides ``gv`` (M,) and ``ms`` (F, M).
+    kind : {"none", "gv", "ms"}
+    alpha : float
+        Strength in [0, 1] (1 = match the target fully).
+    ms_fft : int
+        Modulation-spectrum FFT length the statistics were computed with.
+    mask : ndarray of bool, shape (T,), optional
+        Frames the GV postfilter works on (the non-silent ones, as in the statistics).
+
+    Returns
+    -------
+    ndarray, shape (T, M)
+    """
+    if kind not in POSTFILTERS:
+        raise ValueError(f"postfilter must be one of {POSTFILTERS}, got {kind!r}")
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"postfilter alpha must be in [0, 1], got {alpha}")
+    if kind == "none" or alpha == 0.0:
+        return body
+    from . import postfilter as pf
+
+    natural = stat(target_stats, kind)
+    if natural is None:
+        raise BundleError(f"the model's target statistics have no '{kind}': "
+                          f"cannot apply the {kind.upper()} postfilter")
+    natural = np.asarray(natural, dtype=np.float64)
+    if kind == "gv":
+        out = body.copy()
+        rows = np.ones(len(body), bool) if mask is None or np.count_nonzero(mask) < 2 else mask
+        out[rows] = pf.gv_postfilter(body[rows], natural, alpha)
+        return out
+    return pf.ms_postfilter(body, natural, alpha, ms_fft)
+
+
+# ----------------------------------------------------------------------------- API
+def convert_features(bundle, feats: Features, target: Optional[str] = None,
+                     source_stats: Optional[SourceStats] = None, postfilter: str = "none",
+                     pf_alpha: float = 1.0) -> Features:
+    """Convert analyzed features to the target speaker.
+
+    Parameters
+    ----------
+    bundle : Bundle
+        From :func:`vawgan.bundle.load_bundle`.
+    feats : Features
+        Source features, ``mcep`` (T, M+1), made with ``bundle.config.feature``.
+    target : str, optional
+        Target speaker; default :func:`default_target`.
+    source_stats : SourceStats, optional
+        Default: estimated from ``feats`` (:func:`estimate_source_stats`).
+    postfilter : {"none", "gv", "ms"}
+    pf_alpha : float
+
+    Returns
+    -------
+    Features
+        Same frames: converted ``mcep`` (c0 kept), converted ``f0``, source aperiodicity.
+    """
+    from .features import check_compatible
+
+    check_compatible(feats, bundle.config.feature, "input features")
+    target = _check_speaker(bundle, target or default_target(bundle))
+    silence_db = bundle.config.feature.silence_db
+    src = source_stats or estimate_source_stats(feats, silence_db)
+    tgt = bundle.stats[target]
+    body = np.asarray(bundle.convert_body(feats.body, src.mcep_mean, src.mcep_std, target),
+                      dtype=np.float64)
+    if body.shape != feats.body.shape:
+        raise BundleError(f"model returned shape {body.shape} for input {feats.body.shape}")
+    body = apply_postfilter(body, tgt, postfilter, pf_alpha, bundle.config.stats.ms_fft,
+                            mask=feats.nonsilent(silence_db))
+    mcep = np.column_stack([feats.c0, body])
+    return feats.replace(mcep=mcep, f0=_convert_lf0(feats.f0, src, tgt, target))
+
+
+def utterance_metrics(feats: Features, target_stats=None, ms_fft: int = 256,
+                      silence_db: float = -20.0, ref: Optional[Features] = None,
+                      ref_gv: Optional[np.ndarray] = None,
+                      ref_ms: Optional[np.ndarray] = None) -> Dict[str, float]:
+    """Over-smoothing and (with ``ref``) distortion figures of one utterance.
+
+    Shared by ``vawgan-convert`` and ``vawgan evaluate``.
+
+    Parameters
+    ----------
+    feats : Features
+        The converted utterance (features, or a re-analysis of the output).
+    target_stats : SpeakerStats, optional
+        Natural target statistics (``gv`` (M,), ``ms`` (F, M)); overridden by
+        ``ref_gv`` / ``ref_ms`` when those are given.
+    ms_fft : int
+    silence_db : float
+    ref : Features, optional
+        A natural recording of the same sentence: adds ``metrics.compare_utterances``.
+
+    Returns
+    -------
+    dict
+        ``gv_distance``, ``ms_distance`` (when natural statistics are known) and the
+        keys of ``compare_utterances`` (``mcd``, ``f0_rmse``, ... ) with ``ref``.
+    """
+    from . import metrics
+
+    out: Dict[str, float] = {}
+    body = feats.body[feats.nonsilent(silence_db)]
+    gv_nat = ref_gv if ref_gv is not None else stat(target_stats, "gv")
+    ms_nat = ref_ms if ref_ms is not None else stat(target_stats, "ms")
+    if gv_nat is not None and len(body) >= 2:
+        out["gv_distance"] = metrics.gv_distance(metrics.global_variance(body),
+                                                 np.asarray(gv_nat, dtype=np.float64))
+    if ms_nat is not None and len(body) >= 2:
+        out["ms_distance"] = metrics.ms_distance(body, np.asarray(ms_nat, dtype=np.float64),
+                                                 n_fft=ms_fft, precomputed="target")
+    if ref is not None:
+        cmp = metrics.compare_utterances(feats, ref, silence_db)
+        out.update({k: float(v) for k, v in cmp.items() if np.isscalar(v)})
+    return out
+
+
+def _check_paths(in_path: Path, out_path: Path) -> None:
+    if out_path.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise AudioError(out_path, f"output must end in {' or '.join(OUTPUT_SUFFIXES)}")
+    if out_path.is_dir():
+        raise AudioError(out_path, "is a directory; give an output file name")
+    if in_path.exists() and same_file(in_path, out_path):
+        raise AudioError(out_path, "is the input file; refusing to overwrite it")
+
+
+def _write(conv: Features, out_path: Path, fs_out: int) -> float:
+    from .features import synthesize
+
+    y = synthesize(conv)
+    y = resample(y, conv.fs, fs_out)
+    write_audio(out_path, y, fs_out)
+    return len(y) / fs_out
+
+
+def convert_file(bundle, in_path: PathLike, out_path: PathLike, target: Optional[str] = None,
+                 source: Optional[str] = None, postfilter: str = "none", pf_alpha: float = 1.0,
+                 sr: Optional[int] = None, reference: Optional[PathLike] = None,
+                 metrics_on: str = "features", feats: Optional[Features] = None,
+                 fs_orig: Optional[int] = None) -> Dict[str, Any]:
+    """Convert one audio file and write the result atomically.
+
+    Parameters
+    ----------
+    bundle : Bundle
+    in_path, out_path : path
+        ``out_path`` must end in .wav or .flac and must not be the input.
+    target, source : str, optional
+        Speakers of the bundle; ``source=None`` estimates the source statistics from
+        the input.
+    postfilter : {"none", "gv", "ms"}
+    pf_alpha : float
+    sr : int, optional
+        Output rate; default the input file's rate.
+    reference : path, optional
+        Natural target recording of the same sentence (adds MCD, F0 RMSE, ...).
+    metrics_on : {"features", "output", "none"}
+        What the metrics are computed on (see the module docstring).
+    feats, fs_orig : optional
+        Already-made analysis of ``in_path`` (with ``bundle.config.feature``).
+
+    Returns
+    -------
+    dict
+        ``input``, ``output``, ``source``, ``target``, ``postfilter``, ``fs``,
+        ``duration_s``, ``n_frames``, ``metrics_on``, ``metrics`` (see
+        :func:`utterance_metrics`).
+    """
+    in_path, out_path = Path(in_path), Path(out_path)
+    _check_paths(in_path, out_path)
+    if metrics_on not in ("features", "output", "none"):
+        raise ValueError(f"metrics_on must be 'features', 'output' or 'none', got {metrics_on!r}")
+    cfg: FeatureConfig = bundle.config.feature
+    target = _check_speaker(bundle, target or default_target(bundle))
+    src_stats = speaker_source_stats(bundle, source) if source else None
+    if feats is None:
+        feats, fs_orig = analyze_file(in_path, cfg)
+    conv = convert_features(bundle, feats, target, src_stats, postfilter, pf_alpha)
+    fs_out = int(sr or fs_orig or cfg.fs)
+    duration = _write(conv, out_path, fs_out)
+    metrics: Dict[str, float] = {}
+    if metrics_on != "none":
+        judged = analyze_file(out_path, cfg)[0] if metrics_on == "output" else conv
+        ref = analyze_file(reference, cfg)[0] if reference is not None else None
+        metrics = utterance_metrics(judged, bundle.stats[target], bundle.config.stats.ms_fft,
+                                    cfg.silence_db, ref=ref)
+    return {"input": str(in_path), "output": str(out_path), "kind": bundle.kind,
+            "source": source or "input", "target": target, "postfilter": postfilter,
+            "pf_alpha": pf_alpha, "fs": fs_out, "duration_s": round(duration, 4),
+            "n_frames": feats.n_frames, "metrics_on": metrics_on, "metrics": metrics}
+
+
+# ----------------------------------------------------------------------------- vawgan-convert
+class _Background:
+    """Run ``fn()`` in a thread; :meth:`result` joins and re-raises its exception."""
+
+    def __init__(self, fn: Callable[[], Any]):
+        self._value: Any = None
+        self._error: Optional[BaseException] = None
+
+        def body():
+            try:
+                self._value = fn()
+            except BaseException as e:  # handed to the caller in result()
+                self._error = e
+
+        self._thread = threading.Thread(target=body, name="vawgan-load-bundle", daemon=False)
+        self._thread.start()
+
+    def result(self):
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+def add_single_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", type=Path, help="audio file to convert (any rate, mono or not)")
+    parser.add_argument("output", type=Path, help="converted audio (.wav or .flac), written atomically")
+    _add_model_arguments(parser)
+    parser.add_argument("--sr", type=int, default=None,
+                        help="output sample rate (default: the input's own rate)")
+    parser.add_argument("--reference", type=Path, default=None,
+                        help="natural target recording of the same sentence: adds MCD, F0 RMSE, "
+                             "log-F0 correlation and V/UV error")
+    parser.add_argument("--metrics-on", choices=("features", "output", "none"), default="features",
+                        help="compute the metrics on the converted features before synthesis "
+                             "(default, free) or on a re-analysis of the written output (the "
+                             "code path of 'vawgan evaluate'), or skip them")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+
+
+def _add_model_arguments(parser: argparse.ArgumentParser, required_model: bool = False) -> None:
+    parser.add_argument("--model", type=Path, default=None, required=required_model,
+                        help="model bundle (.pt from 'vawgan train'); default: the packaged "
+                             "vawgan/pretrained/vcc2016_vawgan.pt")
+    parser.add_argument("--target", default=None,
+                        help="target speaker (default: the bundle's default target, e.g. the "
+                             "first speaker whose name starts with T)")
+    parser.add_argument("--source", default=None,
+                        help="training speaker whose statistics normalize the input (default: "
+                             "statistics estimated from the input itself)")
+    parser.add_argument("--postfilter", choices=POSTFILTERS, default="none",
+                        help="postfilter toward the target's natural GV or modulation spectrum")
+    parser.add_argument("--pf-alpha", type=float, default=1.0,
+                        help="postfilter strength in [0, 1] (default 1: match the target)")
+
+
+def _check_common_args(args) -> None:
+    if not 0.0 <= args.pf_alpha <= 1.0:
+        raise VawganError(f"--pf-alpha {args.pf_alpha}: must be in [0, 1]")
+    if getattr(args, "sr", None) is not None and not 8000 <= args.sr <= 192000:
+        raise VawganError(f"--sr {args.sr}: must be between 8000 and 192000 Hz")
+
+
+def _load_bundle(path: Path):
+    from .bundle import load_bundle
+
+    return load_bundle(path)
+
+
+def run_single(args) -> int:
+    """``vawgan-convert in out``: returns 0; errors are VawganError (one line)."""
+    t0 = time.perf_counter()
+    _check_common_args(args)
+    model = resolve_model(args.model)
+    _check_paths(args.input, args.output)
+    if args.reference is not None and not args.reference.is_file():
+        raise AudioError(args.reference, "no such reference file")
+    # Validate the input before paying for torch; then import torch and load the bundle
+    # in a thread while WORLD analyzes the input (pyworld releases the GIL). The
+    # analysis uses the default feature settings speculatively and is redone in the
+    # rare case the bundle was trained with other ones.
+    guess = FeatureConfig()
+    x, fs_orig = load_audio(args.input, guess.fs, guess.min_frames * guess.frame_period / 1000.0)
+    loader = _Background(lambda: _load_bundle(model))
+    try:
+        feats = analyze(x, guess.fs, guess, name=args.input)
+    except BaseException:
+        try:
+            loader.result()  # wait for the thread; the analysis error is the one to show
+        except BaseException:
+            pass
+        raise
+    bundle = loader.result()
+    if bundle.config.feature != guess:
+        feats, fs_orig = analyze_file(args.input, bundle.config.feature)
+    info = convert_file(bundle, args.input, args.output, args.target, args.source,
+                        args.postfilter, args.pf_alpha, args.sr, args.reference,
+                        args.metrics_on, feats=feats, fs_orig=fs_orig)
+    info["model"] = str(model)
+    info["seconds"] = round(time.perf_counter() - t0, 3)
+    if args.json:
+        print(json.dumps(info, indent=1))
+    else:
+        src = info["source"] if args.source else "statistics of the input"
+        print(f"{args.input} -> {args.output} ({bundle.kind}, {src} -> {info['target']}, "
+              f"postfilter {args.postfilter}, {info['fs']} Hz, {info['duration_s']:.2f} s)")
+        if info["metrics"]:
+            figures = ", ".join(f"{k} {v:.4g}" for k, v in info["metrics"].items())
+            print(f"metrics on the converted {args.metrics_on}: {figures}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- vawgan convert
+def collect_audio(spec: PathLike, what: str = "--in") -> List[Path]:
+    """Audio files named by ``spec``: a folder (its audio files, sorted) or a list file.
+
+    A list file has one path per line (relative paths are relative to the list
+    file's folder); blank lines and lines starting with ``#`` are ignored.
+    """
+    spec = Path(spec)
+    if spec.is_dir():
+        files = sorted(p for p in spec.iterdir()
+                       if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+        if not files:
+            raise VawganError(f"{spec}: {what} folder holds no audio files "
+                              f"({', '.join(AUDIO_SUFFIXES)})")
+        return files
+    if not spec.is_file():
+        raise VawganError(f"{spec}: {what} is neither a folder nor a list file")
+    try:
+        lines = spec.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise VawganError(f"{spec}: {what} is not a text list of audio paths (binary file)") from None
+    files = []
+    for line in lines:
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        p = Path(line)
+        files.append(p if p.is_absolute() else spec.parent / p)
+    if not files:
+        raise VawganError(f"{spec}: {what} list file names no audio files")
+    return files
+
+
+_WORKER_BUNDLES: Dict[str, Any] = {}
+
+
+def _worker_bundle(model: str):
+    """The bundle in a worker process, loaded once per process (torch with one thread)."""
+    if model not in _WORKER_BUNDLES:
+        import torch
+
+        torch.set_num_threads(1)
+        _WORKER_BUNDLES[model] = _load_bundle(Path(model))
+    return _WORKER_BUNDLES[model]
+
+
+def _convert_task(bundle_or_path, in_path: Path, out_path: Path, opts: Dict[str, Any]):
+    bundle = _worker_bundle(bundle_or_path) if isinstance(bundle_or_path, str) else bundle_or_path
+    try:
+        info = convert_file(bundle, in_path, out_path, **opts)
+        return {"input": str(in_path), "output": str(out_path), "ok": True,
+                "metrics": info["metrics"]}
+    except VawganError as e:
+        return {"input": str(in_path), "ok": False, "error": str(e)}
+    except Exception as e:  # keep the batch going; the report shows the type
+        return {"input": str(in_path), "ok": False,
+                "error": f"{in_path}: internal error {type(e).__name__}: {e}"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_model_arguments(parser)
+    parser.add_argument("--in", dest="inputs", type=Path, required=True,
+                        help="folder of audio files, or a list file with one path per line")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="output folder: <out>/<input name>.wav")
+    parser.add_argument("--jobs", type=int, default=1, help="parallel jobs (default 1)")
+    parser.add_argument("--backend", choices=("threads", "processes"), default="threads",
+                        help="joblib backend for --jobs > 1 (threads: WORLD releases the GIL "
+                             "and the model is shared; see benchmarks/bench_convert.py)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="convert again files whose output exists (default: skip them)")
+    parser.add_argument("--metrics-on", choices=("features", "output", "none"), default="features",
+                        help="what the per-file GV / MS distances are computed on")
+
+
+def run(args) -> int:
+    """``vawgan convert``: 0 when every file was converted or skipped, 1 if some failed."""
+    from joblib import Parallel, delayed
+    from tqdm import tqdm
+
+    _check_common_args(args)
+    if args.jobs == 0 or args.jobs < -1:
+        raise VawganError(f"--jobs {args.jobs}: use a positive number or -1 (all cores)")
+    model = resolve_model(args.model)
+    files = collect_audio(args.inputs)
+    seen: Dict[str, Path] = {}
+    for f in files:
+        if f.stem in seen:
+            raise VawganError(f"{args.inputs}: two inputs named {f.stem} ({seen[f.stem]}, {f}); "
+                              "outputs would collide")
+        seen[f.stem] = f
+    bundle = _load_bundle(model)
+    target = _check_speaker(bundle, args.target or default_target(bundle))
+    if args.source:
+        _check_speaker(bundle, args.source)
+    todo, skipped = [], []
+    for f in files:
+        out = args.out / f"{f.stem}.wav"
+        if out.exists() and not args.overwrite:
+            skipped.append(str(out))
+        else:
+            todo.append((f, out))
+    opts = dict(target=target, source=args.source, postfilter=args.postfilter,
+                pf_alpha=args.pf_alpha, metrics_on=args.metrics_on)
+    processes = args.backend == "processes" and args.jobs != 1
+    handle = str(model) if processes else bundle
+    t0 = time.perf_counter()
+    results = []
+    if todo:
+        par = Parallel(n_jobs=args.jobs, backend="loky" if processes else "threading",
+                       return_as="generator_unordered")
+        gen = par(delayed(_convert_task)(handle, f, out, opts) for f, out in todo)
+        for r in tqdm(gen, total=len(todo), desc=f"convert -> {target}", unit="file",
+                      disable=None):
+            results.append(r)
+    wall = time.perf_counter() - t0
+    ok = sorted((r for r in results if r["ok"]), key=lambda r: r["input"])
+    failed = sorted((r for r in results if not r["ok"]), key=lambda r: r["input"])
+    summary = {"model": str(model), "kind": bundle.kind, "target": target,
+               "source": args.source or "input", "postfilter": args.postfilter,
+               "converted": ok, "skipped": skipped,
+               "failed": [{"input": r["input"], "error": r["error"]} for r in failed],
+               "seconds": round(wall, 3)}
+    from .io import atomic_write_text
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(args.out / "convert.json", json.dumps(summary, indent=1))
+    print(f"vawgan convert: {len(ok)} converted, {len(skipped)} skipped (output exists), "
+          f"{len(failed)} failed in {wall:.1f} s -> {args.out}")
+    gvd = [r["metrics"]["gv_distance"] for r in ok if "gv_distance" in r["metrics"]]
+    msd = [r["metrics"]["ms_distance"] for r in ok if "ms_distance" in r["metrics"]]
+    if gvd:
+        print(f"mean GV distance {np.mean(gvd):.4g}, mean MS distance "
+              f"{np.mean(msd) if msd else float('nan'):.4g} (to {target}'s natural statistics)")
+    if failed:
+        print(f"failed files ({len(failed)}):", file=sys.stderr)
+        for r in failed:
+            print(f"  {r['error']}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,295 @@
+"""``vawgan evaluate``: objective evaluation of converted speech against natural recordings.
+
+Inputs are **wav files**: the natural target recordings (``--ref``) and one folder or
+list file per system (``--system NAME=DIR``, repeated), matched by utterance name (the
+file name without extension). Every file, natural or converted, goes through the same
+code path: :func:`vawgan.features.analyze_file`, then
+
+* per utterance, :func:`vawgan.metrics.compare_utterances` against the reference of the
+  same sentence (one DTW on the non-silent frames: MCD on c1..c24, F0 RMSE, log-F0
+  correlation, V/UV error) and the GV and MS distances of the utterance to the natural
+  set;
+* per system, the mean of those, and the GV distance and MS distance of the **set** of
+  the system's utterances (c1..c39 of non-silent frames, every utterance weighing the
+  same) to the set of natural references of the same sentences.
+
+Pass the references themselves as a system (``--system natural=REFDIR``) for a sanity
+row (all distances 0), and the vocoder resynthesis (``vawgan analysis-synthesis``) as
+another for the vocoder floor. ``vawgan-convert --metrics-on output`` reports the same
+per-utterance GV / MS figures as this command (both re-analyze the written wav).
+
+Output: ``--out-json`` (everything, machine-readable) and ``--out-md`` (the table).
+
+Examples
+--------
+::
+
+    vawgan evaluate --ref data/dev/TM1.list --system natural=data/dev/TM1.list \\
+        --system vae=exp/convert/dev/vae/SF1-TM1 --system vawgan=exp/convert/dev/vawgan/SF1-TM1 \\
+        --out-json results.json --out-md results.md --jobs 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+import numpy as np
+
+from .config import FeatureConfig, load_config
+from .errors import VawganError
+from .features import Features, analyze_file
+from .io import PathLike, atomic_write_text
+
+FORMAT = "vawgan-evaluate"
+VERSION = 1
+#: per-utterance metric keys averaged into the system summary
+UTT_KEYS = ("mcd", "f0_rmse", "logf0_corr", "vuv_error", "gv_distance", "ms_distance")
+#: (key, Markdown column header, format)
+TABLE_COLUMNS = (("n_utts", "utts", "{:d}"), ("mcd", "MCD [dB]", "{:.2f}"),
+                 ("f0_rmse", "F0 RMSE [Hz]", "{:.1f}"), ("logf0_corr", "log-F0 corr", "{:.3f}"),
+                 ("vuv_error", "V/UV err [%]", "{:.1f}"), ("gv_distance", "GV dist", "{:.3f}"),
+                 ("ms_distance", "MS dist [dB]", "{:.2f}"))
+
+
+def stat_frames(feats: Features, silence_db: float) -> np.ndarray:
+    """c1..cM of the non-silent frames, shape (T', M): what GV and MS are computed on."""
+    return feats.body[feats.nonsilent(silence_db)]
+
+
+def utterance_map(spec: PathLike, what: str) -> Dict[str, Path]:
+    """``{utterance name: path}`` of a folder or list file (names must be unique)."""
+    from .convert import collect_audio
+
+    out: Dict[str, Path] = {}
+    for p in collect_audio(spec, what):
+        if p.stem in out:
+            raise VawganError(f"{spec}: {what} has two files for utterance {p.stem} "
+                              f"({out[p.stem]}, {p})")
+        out[p.stem] = p
+    return out
+
+
+def parse_system(spec: str) -> Tuple[str, str]:
+    """``"NAME=PATH"`` -> (name, path)."""
+    name, sep, path = spec.partition("=")
+    if not sep or not name or not path:
+        raise VawganError(f"--system {spec!r}: expected NAME=DIR_OR_LIST")
+    return name, path
+
+
+def _analyze(path: Path, cfg: FeatureConfig):
+    try:
+        return analyze_file(path, cfg)[0]
+    except VawganError as e:
+        return e
+    except Exception as e:  # keep going; reported with the type
+        return VawganError(f"{path}: internal error {type(e).__name__}: {e}")
+
+
+def analyze_files(paths: List[Path], cfg: FeatureConfig, jobs: int = 1,
+                  desc: str = "analyze") -> Dict[Path, Any]:
+    """``{path: Features or VawganError}``, in parallel threads (WORLD releases the GIL)."""
+    from joblib import Parallel, delayed
+    from tqdm import tqdm
+
+    uniq = list(dict.fromkeys(paths))
+    par = Parallel(n_jobs=jobs, backend="threading", return_as="generator")
+    gen = par(delayed(_analyze)(p, cfg) for p in uniq)
+    return dict(zip(uniq, tqdm(gen, total=len(uniq), desc=desc, unit="file", disable=None)))
+
+
+def _compare(conv: Features, ref: Features, silence_db: float, mcd_dims: int, ms_fft: int,
+             nat_gv: np.ndarray, nat_ms: np.ndarray) -> Dict[str, float]:
+    from . import metrics
+
+    out = {k: float(v) for k, v in
+           metrics.compare_utterances(conv, ref, silence_db, mcd_dims).items()}
+    out["vuv_error"] *= 100.0  # percent
+    body = stat_frames(conv, silence_db)
+    if len(body) >= 2:
+        out["gv_distance"] = metrics.gv_distance(metrics.global_variance(body), nat_gv)
+        out["ms_distance"] = metrics.ms_distance(body, nat_ms, n_fft=ms_fft, precomputed="target")
+    return out
+
+
+def _nanmean(values: List[float]) -> Optional[float]:
+    v = np.array([x for x in values if x is not None and math.isfinite(x)], dtype=np.float64)
+    return float(v.mean()) if v.size else None
+
+
+def evaluate(ref: Mapping[str, Path], systems: Mapping[str, Mapping[str, Path]],
+             cfg: Optional[FeatureConfig] = None, jobs: int = 1, mcd_dims: int = 24,
+             ms_fft: int = 256, features: Optional[Dict[Path, Any]] = None,
+             ) -> Tuple[Dict[str, Any], Dict[Path, Any]]:
+    """Evaluate systems against natural references.
+
+    Parameters
+    ----------
+    ref : mapping
+        ``{utterance name: natural recording}``.
+    systems : mapping
+        ``{system name: {utterance name: converted wav}}``.
+    cfg : FeatureConfig, optional
+        Analysis settings (default: the package defaults).
+    jobs : int
+        Parallel threads for analysis and comparison.
+    mcd_dims, ms_fft : int
+    features : dict, optional
+        Already-analyzed ``{path: Features}`` (e.g. from :func:`analyze_files`).
+
+    Returns
+    -------
+    result : dict
+        JSON-ready: ``systems[name]["summary"]`` (means of the per-utterance metrics,
+        ``gv_distance`` / ``ms_distance`` of the set, ``n_utts``),
+        ``systems[name]["utterances"][utt]`` (per-utterance metrics),
+        ``systems[name]["gv"]`` (M,) set GV, ``natural_gv``, ``failures``.
+    features : dict
+        ``{path: Features or VawganError}`` of every file (for plots).
+    """
+    from joblib import Parallel, delayed
+    from tqdm import tqdm
+
+    from . import metrics
+
+    cfg = cfg or FeatureConfig()
+    if not systems:
+        raise VawganError("evaluate: no system given (--system NAME=DIR)")
+    silence_db = cfg.silence_db
+    wanted = list(ref.values()) + [p for s in systems.values() for p in s.values()]
+    feats = dict(features or {})
+    todo = [p for p in dict.fromkeys(wanted) if p not in feats]
+    if todo:
+        feats.update(analyze_files(todo, cfg, jobs))
+    failures = sorted({str(e) for e in feats.values() if isinstance(e, VawganError)})
+    good = {p for p, f in feats.items() if isinstance(f, Features)}
+
+    result: Dict[str, Any] = {"format": FORMAT, "version": VERSION,
+                              "feature_config": dataclasses.asdict(cfg), "silence_db": silence_db,
+                              "mcd_dims": mcd_dims, "ms_fft": ms_fft, "systems": {},
+                              "failures": failures}
+    jobs_list, plan = [], {}
+    for name, files in systems.items():
+        utts = sorted(u for u in files if u in ref and files[u] in good and ref[u] in good)
+        missing = sorted(set(files) - set(ref))
+        if not utts:
+            raise VawganError(f"evaluate: system {name} has no utterance that matches a readable "
+                              f"reference (names compared without extension)")
+        nat = [stat_frames(feats[ref[u]], silence_db) for u in utts]
+        nat_gv, nat_ms = metrics.global_variance(nat), metrics.modulation_spectrum(nat, ms_fft)
+        plan[name] = (utts, missing, nat_gv, nat_ms)
+        jobs_list += [(name, u, feats[files[u]], feats[ref[u]], nat_gv, nat_ms) for u in utts]
+
+    par = Parallel(n_jobs=jobs, backend="threading", return_as="generator")
+    gen = par(delayed(_compare)(c, r, silence_db, mcd_dims, ms_fft, g, m)
+              for _, _, c, r, g, m in jobs_list)
+    per: Dict[str, Dict[str, Dict[str, float]]] = {name: {} for name in systems}
+    for (name, u, *_), out in zip(jobs_list, tqdm(gen, total=len(jobs_list), desc="compare",
+                                                  unit="pair", disable=None)):
+        per[name][u] = out
+
+    for name, files in systems.items():
+        utts, missing, nat_gv, nat_ms = plan[name]
+        bodies = [stat_frames(feats[files[u]], silence_db) for u in utts]
+        gv = metrics.global_variance(bodies)
+        summary: Dict[str, Any] = {"n_utts": len(utts)}
+        for k in UTT_KEYS[:4]:
+            summary[k] = _nanmean([per[name][u].get(k) for u in utts])
+        summary["gv_distance"] = metrics.gv_distance(gv, nat_gv)
+        summary["ms_distance"] = metrics.ms_distance(bodies, nat_ms, n_fft=ms_fft,
+                                                     precomputed="target")
+        unread = sorted(u for u in files if u in ref and u not in utts)
+        result["systems"][name] = {
+            "summary": summary, "utterances": {u: per[name][u] for u in utts},
+            "gv": gv.tolist(), "natural_gv": nat_gv.tolist(),
+            "without_reference": missing, "unreadable": unread,
+            "files": {u: str(files[u]) for u in utts}}
+    return result, feats
+
+
+def _fmt(value, fmt: str) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    return fmt.format(value)
+
+
+def markdown_table(result: Mapping[str, Any]) -> str:
+    """The per-system metric table of an :func:`evaluate` result, in Markdown."""
+    head = "| system | " + " | ".join(h for _, h, _ in TABLE_COLUMNS) + " |"
+    sep = "| --- |" + " ---: |" * len(TABLE_COLUMNS)
+    rows = [head, sep]
+    for name, s in result["systems"].items():
+        summ = s["summary"]
+        rows.append(f"| {name} | " + " | ".join(_fmt(summ.get(k), f) for k, _, f in TABLE_COLUMNS)
+                    + " |")
+    note = (f"\nMCD on c1..c{result['mcd_dims']} after DTW, F0 metrics on frames voiced in both; "
+            f"GV / MS distances of the set of utterances (c1..c39, non-silent frames) to the "
+            f"natural references of the same sentences (MS FFT {result['ms_fft']} frames).\n")
+    return "\n".join(rows) + "\n" + note
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_input_arguments(parser)
+    parser.add_argument("--out-json", type=Path, default=None, help="write all results as JSON")
+    parser.add_argument("--out-md", type=Path, default=None, help="write the table as Markdown")
+
+
+def add_input_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments shared with ``vawgan report``."""
+    parser.add_argument("--ref", type=Path, required=True,
+                        help="natural target recordings: folder or list file")
+    parser.add_argument("--system", action="append", default=[], metavar="NAME=DIR",
+                        help="converted wavs of one system (folder or list file); repeat")
+    parser.add_argument("--config", type=Path, default=None,
+                        help="YAML config whose feature section sets the analysis "
+                             "(default: the package defaults, as in training)")
+    parser.add_argument("--mcd-dims", type=int, default=24, help="MCD on c1..cN (default 24)")
+    parser.add_argument("--ms-fft", type=int, default=None,
+                        help="modulation-spectrum FFT length in frames (default: stats.ms_fft)")
+    parser.add_argument("--jobs", type=int, default=1, help="parallel threads (default 1)")
+
+
+def load_inputs(args) -> Tuple[Dict[str, Path], Dict[str, Dict[str, Path]], Any]:
+    """Parse ``--ref`` / ``--system`` / ``--config`` into (ref, systems, Config)."""
+    if not args.system:
+        raise VawganError("give at least one --system NAME=DIR_OR_LIST")
+    if args.jobs == 0 or args.jobs < -1:
+        raise VawganError(f"--jobs {args.jobs}: use a positive number or -1 (all cores)")
+    if not 1 <= args.mcd_dims <= 39:
+        raise VawganError(f"--mcd-dims {args.mcd_dims}: must be 1..39")
+    cfg = load_config(args.config)
+    ref = utterance_map(args.ref, "--ref")
+    systems: Dict[str, Dict[str, Path]] = {}
+    for spec in args.system:
+        name, path = parse_system(spec)
+        if name in systems:
+            raise VawganError(f"--system {name}: given twice")
+        systems[name] = utterance_map(path, f"--system {name}")
+    return ref, systems, cfg
+
+
+def run(args) -> int:
+    ref, systems, cfg = load_inputs(args)
+    ms_fft = args.ms_fft or cfg.stats.ms_fft
+    result, _ = evaluate(ref, systems, cfg.feature, args.jobs, args.mcd_dims, ms_fft)
+    result["ref"] = str(args.ref)
+    table = markdown_table(result)
+    if args.out_json:
+        atomic_write_text(args.out_json, json.dumps(result, indent=1, default=str))
+    if args.out_md:
+        atomic_write_text(args.out_md, table)
+    print(table)
+    for name, s in result["systems"].items():
+        if s["without_reference"]:
+            print(f"note: {name}: {len(s['without_reference'])} file(s) without a reference: "
+                  f"{', '.join(s['without_reference'][:5])}")
+    if result["failures"]:
+        print(f"unreadable files ({len(result['failures'])}), left out:")
+        for f in result["failures"]:
+            print(f"  {f}")
+    return 0
