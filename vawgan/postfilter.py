@@ -95,6 +95,8 @@ def gv_postfilter(mcep_body: np.ndarray, target_gv: np.ndarray, alpha: float = 1
         if mu.shape != (x.shape[1],) or not np.all(np.isfinite(mu)):
             raise ValueError(f"{fn}: mean must be finite with shape ({x.shape[1]},), "
                              f"got {mu.shape}")
+    if alpha == 0.0:
+        return x.copy()
     var = x.var(axis=0)
     ratio = np.ones_like(var)
     ok = var > _VAR_FLOOR
@@ -211,7 +213,8 @@ def ms_postfilter(mcep_body: np.ndarray, target_ms: np.ndarray, alpha: float = 1
        convolution whatever T is relative to ``n_fft``);
     3. :math:`y_d = \\bar{x}_d + \\mathrm{IFFT}_N\\left(10^{G_d/20}\\,
        \\mathrm{FFT}_N(x_d - \\bar{x}_d)\\right)[0:T]`: the amplitude is scaled by the
-       square root of the power ratio, the phase is kept (zero-phase filter).
+       square root of the power ratio, the phase is kept (zero-phase filter); the
+       filtered deviations are re-centred so the utterance mean is kept exactly.
 
     This is the utterance-level filtering form of Takamichi et al. 2016 with the
     converted-speech MS taken from the utterance itself; ``alpha`` interpolates the
@@ -252,4 +255,4 @@ def ms_postfilter(mcep_body: np.ndarray, target_ms: np.ndarray, alpha: float = 1
     mu = x.mean(axis=0)
     spec = np.fft.rfft(x - mu, n=n, axis=0)
     y = np.fft.irfft(spec * amp, n=n, axis=0)[:t]
-    return mu + y
+    return mu + (y - y.mean(axis=0))  # truncation to T frames can leave a small offset

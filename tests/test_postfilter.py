@@ -1,0 +1,131 @@
+"""Tests of vawgan.postfilter: GV and MS postfilters, checked with vawgan.metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vawgan.metrics import global_variance, gv_distance, modulation_spectrum, ms_distance
+from vawgan.postfilter import auto_smooth_bins, gv_postfilter, ms_gain_db, ms_postfilter
+
+
+def _smooth(x, width=9):
+    k = np.ones(width) / width
+    return np.stack([np.convolve(x[:, d], k, mode="same") for d in range(x.shape[1])], axis=1)
+
+
+@pytest.fixture(scope="module")
+def target():
+    """A 'natural' speaker: 20 unsmoothed utterances, 4 dims with different scales."""
+    rng = np.random.default_rng(0)
+    utts = [rng.normal(size=(int(rng.integers(300, 800)), 4)) * [1, 2, 0.5, 0.1] + 3.0
+            for _ in range(20)]
+    return global_variance(utts), modulation_spectrum(utts)
+
+
+# ----------------------------------------------------------------------------- GV
+def test_gv_postfilter_hits_target_and_keeps_mean(target):
+    gv_t, _ = target
+    x = _smooth(np.random.default_rng(1).normal(size=(500, 4)))
+    y = gv_postfilter(x, gv_t)
+    np.testing.assert_allclose(np.var(y, axis=0), gv_t, rtol=1e-10)
+    np.testing.assert_allclose(y.mean(axis=0), x.mean(axis=0), atol=1e-12)
+    assert gv_distance(y, gv_t) < 1e-9 < gv_distance(x, gv_t)
+
+
+def test_gv_postfilter_alpha_interpolates_std(target):
+    gv_t, _ = target
+    x = _smooth(np.random.default_rng(2).normal(size=(400, 4)))
+    np.testing.assert_array_equal(gv_postfilter(x, gv_t, alpha=0.0), x)
+    half = gv_postfilter(x, gv_t, alpha=0.5)
+    want_std = 0.5 * np.sqrt(gv_t) + 0.5 * np.std(x, axis=0)
+    np.testing.assert_allclose(np.std(half, axis=0), want_std, rtol=1e-10)
+    d = [gv_distance(gv_postfilter(x, gv_t, alpha=a), gv_t) for a in (0.0, 0.5, 1.0)]
+    assert d[0] > d[1] > d[2]
+
+
+def test_gv_postfilter_identity_when_matching():
+    x = np.random.default_rng(3).normal(size=(300, 3))
+    np.testing.assert_allclose(gv_postfilter(x, np.var(x, axis=0)), x, atol=1e-12)
+
+
+def test_gv_postfilter_explicit_mean():
+    x = np.random.default_rng(4).normal(size=(200, 2))
+    mu = np.array([1.0, -1.0])
+    y = gv_postfilter(x, 4 * np.var(x, axis=0), mean=mu)  # scale 2 around mu
+    np.testing.assert_allclose(y, mu + 2 * (x - mu), atol=1e-12)
+
+
+def test_gv_postfilter_constant_dim_untouched():
+    x = np.random.default_rng(5).normal(size=(100, 2))
+    x[:, 1] = 0.7
+    y = gv_postfilter(x, np.array([2.0, 2.0]))
+    assert np.all(y[:, 1] == 0.7) and np.all(np.isfinite(y))
+
+
+# ----------------------------------------------------------------------------- MS
+@pytest.mark.parametrize("t", [60, 200, 256, 700, 1500])
+def test_ms_postfilter_moves_ms_and_gv_toward_target(target, t):
+    gv_t, ms_t = target
+    x = _smooth(np.random.default_rng(t).normal(size=(t, 4)))
+    y = ms_postfilter(x, ms_t)
+    assert y.shape == x.shape
+    before = ms_distance(x, ms_t, precomputed="target")
+    after = ms_distance(y, ms_t, precomputed="target")
+    assert after < 0.5 * before
+    assert gv_distance(y, gv_t) < gv_distance(x, gv_t)
+    np.testing.assert_allclose(y.mean(axis=0), x.mean(axis=0), atol=1e-9)
+
+
+def test_ms_postfilter_identity_when_matching_and_alpha_zero(target):
+    _, ms_t = target
+    for t in (100, 600):
+        x = np.random.default_rng(t).normal(size=(t, 4))
+        np.testing.assert_allclose(ms_postfilter(x, modulation_spectrum(x)), x, atol=1e-10)
+        np.testing.assert_array_equal(ms_postfilter(x, ms_t, alpha=0.0), x)
+
+
+def test_ms_postfilter_alpha_is_partial(target):
+    _, ms_t = target
+    x = _smooth(np.random.default_rng(6).normal(size=(900, 4)))
+    d = [ms_distance(ms_postfilter(x, ms_t, alpha=a), ms_t, precomputed="target")
+         for a in (0.0, 0.5, 1.0)]
+    assert d[0] > d[1] > d[2]
+
+
+def test_ms_postfilter_uniform_gain_is_a_scale():
+    # a target 6.02 dB above the utterance's own MS at every bin doubles the deviations
+    x = np.random.default_rng(7).normal(size=(300, 2)) + 5.0
+    target_ms = modulation_spectrum(x) + 20 * np.log10(2.0)
+    y = ms_postfilter(x, target_ms)
+    mu = x.mean(axis=0)
+    np.testing.assert_allclose(y, mu + 2 * (x - mu), atol=1e-9)
+
+
+def test_ms_gain_and_smoothing_width():
+    assert auto_smooth_bins(5000, 256) == 1
+    assert auto_smooth_bins(700, 256) == 3
+    assert auto_smooth_bins(100, 256) == 11
+    assert auto_smooth_bins(2, 256) == 257  # capped at the whole spectrum
+    x = np.random.default_rng(8).normal(size=(50, 2))
+    g = ms_gain_db(x, modulation_spectrum(x) + 100.0, max_gain_db=30.0)
+    assert np.all(g == 30.0)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: gv_postfilter(np.zeros(10), np.ones(1)),
+    lambda: gv_postfilter(np.zeros((1, 3)), np.ones(3)),
+    lambda: gv_postfilter(np.zeros((10, 3)), np.ones(4)),
+    lambda: gv_postfilter(np.zeros((10, 3)), np.array([1.0, 0.0, 1.0])),
+    lambda: gv_postfilter(np.zeros((10, 3)), np.ones(3), alpha=1.5),
+    lambda: gv_postfilter(np.zeros((10, 3)), np.ones(3), mean=np.zeros(2)),
+    lambda: gv_postfilter(np.full((10, 3), np.nan), np.ones(3)),
+    lambda: ms_postfilter(np.zeros((10, 3)), np.zeros((129, 2))),
+    lambda: ms_postfilter(np.zeros((10, 3)), np.zeros((65, 3))),
+    lambda: ms_postfilter(np.zeros((10, 3)), np.zeros((129, 3)), alpha=-0.1),
+    lambda: ms_postfilter(np.zeros((10, 3)), np.zeros((129, 3)), smooth_bins=4),
+    lambda: ms_postfilter(np.zeros((10, 3)), np.zeros((129, 3)), max_gain_db=0.0),
+])
+def test_argument_errors(call):
+    with pytest.raises(ValueError):
+        call()
