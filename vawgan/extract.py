@@ -1,0 +1,500 @@
+"""``vawgan extract``: a corpus of audio files -> a dump of feature files.
+
+Corpus layout: ``<root>/<speaker>/<utt>.<ext>`` where ``<ext>`` is anything soundfile
+reads (wav, flac, ogg, aiff, ...). Every utterance goes through the one feature
+pipeline, :func:`vawgan.features.analyze_file`, with the speaker's f0 search range
+(``FeatureConfig.for_speaker``; ranges from ``--f0-dir``, see :mod:`vawgan.f0`), and
+is written with :func:`vawgan.features.save_features` (atomic) to
+``<dump>/<speaker>/<utt>.npz``.
+
+* Parallel: joblib processes (``--jobs``), or a Dask distributed cluster through
+  joblib's dask backend (``--scheduler tcp://host:port``; the workers must see the
+  corpus and the dump at the same paths).
+* Resumable: an utterance whose npz exists, loads, was made with a compatible
+  configuration (:func:`vawgan.features.check_compatible`) and with the same f0 search
+  range is skipped; a corrupt or partial one is redone.
+* A bad input file is reported on one line and skipped; a summary and the list of
+  failures are printed at the end. The command fails only when nothing is in the dump.
+* ``<dump>/manifest.json`` (written atomically) lists the utterances and failures::
+
+    {"feature_config": {...}, "f0_ranges": {spk: [floor, ceil]},
+     "utterances": [{"speaker", "utt", "path" (relative to the dump), "source", "n_frames"}],
+     "failures": [{"speaker", "utt", "source", "error"}]}
+
+Utterance lists (``--utts-file``, also used by ``vawgan stats`` and training) are
+text files with one ``speaker/utt`` per line; blank lines and ``#`` comments are
+ignored. :func:`iter_dump` lists the utterances of a dump for the later stages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import re
+import sys
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Iterable, Iterator, List, Optional, Set, Tuple, Union
+
+from .config import Config, FeatureConfig, load_config
+from .errors import FeatureError, VawganError
+from .io import PathLike, atomic_write_text
+
+MANIFEST = "manifest.json"
+#: how long to try to connect to a Dask scheduler
+DASK_TIMEOUT = "10s"
+
+#: file extensions treated as audio (what libsndfile reads)
+AUDIO_EXTENSIONS = frozenset({
+    "wav", "wave", "flac", "ogg", "oga", "opus", "aiff", "aif", "aifc", "au", "snd", "caf",
+    "mp3", "w64", "rf64", "sph", "nist", "htk", "voc", "paf", "svx", "sd2", "ircam", "sf",
+    "xi", "mat", "mat4", "mat5", "pvf", "avr", "wve", "mpc", "sds"})
+
+UttKey = Tuple[str, str]  # (speaker, utt)
+
+
+class CorpusError(VawganError, ValueError):
+    """A corpus or dump directory, or an utterance list, is unusable."""
+
+
+# --------------------------------------------------------------------------- lists
+def read_utt_list(path: PathLike) -> List[UttKey]:
+    """Read an utterance list: one ``speaker/utt`` per line.
+
+    Blank lines and ``#`` comments are ignored; anything else raises CorpusError
+    naming the file and the line.
+
+    Returns
+    -------
+    list of (speaker, utt)
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CorpusError(f"{path}: utterance list not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise CorpusError(f"{path}: cannot read utterance list ({type(e).__name__})") from None
+    out = []
+    for i, line in enumerate(text.splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        parts = line.split("/")
+        if len(parts) != 2 or not all(parts) or any(p.strip() != p for p in parts):
+            raise CorpusError(f"{path}:{i}: expected 'speaker/utt', got {line!r}")
+        out.append((parts[0], parts[1]))
+    return out
+
+
+def parse_utt_spec(specs: Iterable[str]) -> Set[str]:
+    """Expand utterance ids and numeric ranges (``100151-100162``) into a set of ids.
+
+    Zero padding is kept (``0008-0010`` -> ``0008, 0009, 0010``).
+    """
+    out: Set[str] = set()
+    for spec in specs:
+        for item in str(spec).replace(",", " ").split():
+            m = re.fullmatch(r"(\d+)-(\d+)", item)
+            if m:
+                a, b = m.group(1), m.group(2)
+                if int(b) < int(a):
+                    raise ValueError(f"utterance range {item!r}: end before start")
+                width = len(a) if len(a) == len(b) else 0
+                out.update(str(n).zfill(width) for n in range(int(a), int(b) + 1))
+            else:
+                out.add(item)
+    return out
+
+
+# --------------------------------------------------------------------------- corpus
+def _listdir(path: Path, what: str) -> List[Path]:
+    try:
+        return sorted(path.iterdir())
+    except FileNotFoundError:
+        raise CorpusError(f"{path}: {what} not found") from None
+    except NotADirectoryError:
+        raise CorpusError(f"{path}: {what} is not a directory") from None
+    except PermissionError:
+        raise CorpusError(f"{path}: {what} is not readable (permission denied)") from None
+    except OSError as e:
+        raise CorpusError(f"{path}: cannot read {what} ({e.strerror or type(e).__name__})") from None
+
+
+def list_corpus(corpus: PathLike, speakers: Optional[Iterable[str]] = None,
+                utts: Optional[Iterable[UttKey]] = None) -> Tuple[List[Tuple[str, str, Path]], List[dict]]:
+    """List ``<corpus>/<speaker>/<utt>.<audio ext>``.
+
+    Parameters
+    ----------
+    corpus : path
+    speakers : iterable of str, optional
+        Only these speakers (each must exist); default all sub-directories.
+    utts : iterable of (speaker, utt), optional
+        Only these utterances; a listed one that is not in the corpus is a failure.
+
+    Returns
+    -------
+    items : list of (speaker, utt, source path), sorted
+    problems : list of failure dicts ({speaker, utt, source, error}) found while listing
+    """
+    root = Path(corpus)
+    entries = _listdir(root, "corpus directory")
+    spk_dirs = {p.name: p for p in entries if p.is_dir() and not p.name.startswith(".")}
+    if speakers is not None:
+        speakers = list(dict.fromkeys(speakers))
+        missing = [s for s in speakers if s not in spk_dirs]
+        if missing:
+            raise CorpusError(f"{root}: no speaker directory {missing[0]!r} "
+                              f"(found: {', '.join(sorted(spk_dirs)) or 'none'})")
+        spk_dirs = {s: spk_dirs[s] for s in speakers}
+    wanted = None if utts is None else set(utts)
+    items, problems = [], []
+    for spk in sorted(spk_dirs):
+        seen: Dict[str, Path] = {}
+        for p in _listdir(spk_dirs[spk], "speaker directory"):
+            if p.name.startswith(".") or p.suffix.lower().lstrip(".") not in AUDIO_EXTENSIONS:
+                continue
+            if wanted is not None and (spk, p.stem) not in wanted:
+                continue
+            if p.stem in seen:
+                problems.append(dict(speaker=spk, utt=p.stem, source=str(p),
+                                     error=f"{p}: duplicate of {seen[p.stem].name}; skipped"))
+                continue
+            seen[p.stem] = p
+            items.append((spk, p.stem, p))
+    if wanted is not None:
+        found = {(s, u) for s, u, _ in items}
+        for spk, utt in sorted(wanted - found):
+            if spk in spk_dirs:
+                src = spk_dirs[spk] / utt
+                problems.append(dict(speaker=spk, utt=utt, source=str(src),
+                                     error=f"{src}.*: listed utterance not found in the corpus"))
+    return items, problems
+
+
+# --------------------------------------------------------------------------- one utterance
+def _stored_meta(path: Path) -> dict:
+    import numpy as np
+
+    with np.load(path, allow_pickle=False) as z:
+        return {k[5:]: z[k].item() for k in z.files if k.startswith("meta_")}
+
+
+def is_done(dest: PathLike, cfg: FeatureConfig) -> Optional[int]:
+    """Frame count if ``dest`` is a valid feature file made with ``cfg``, else None.
+
+    Valid means: it loads, :func:`~vawgan.features.check_compatible` accepts it, and it
+    was analysed with the same f0 method and search range.
+    """
+    from .features import check_compatible, load_features
+
+    dest = Path(dest)
+    if not dest.is_file():
+        return None
+    try:
+        feats = load_features(dest)
+        check_compatible(feats, cfg, str(dest))
+        meta = _stored_meta(dest)
+    except (FeatureError, OSError, ValueError, KeyError):
+        return None
+    if (meta.get("f0_method") != cfg.f0_method
+            or meta.get("f0_floor") != cfg.f0_floor or meta.get("f0_ceil") != cfg.f0_ceil):
+        return None
+    return feats.n_frames
+
+
+def extract_one(source: PathLike, dest: PathLike, cfg: FeatureConfig,
+                speaker: str = "", utt: str = "") -> dict:
+    """Analyse one file and save it; never raises for a bad input.
+
+    Returns
+    -------
+    dict
+        ``{speaker, utt, source, ok, n_frames | error, warnings}``.
+    """
+    from .features import analyze_file, save_features
+
+    out = dict(speaker=speaker, utt=utt, source=str(source))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        try:
+            feats, fs_orig = analyze_file(source, cfg)
+            save_features(dest, feats, speaker=speaker, utt=utt, source=str(source),
+                          fs_orig=fs_orig, f0_method=cfg.f0_method, f0_floor=cfg.f0_floor,
+                          f0_ceil=cfg.f0_ceil)
+            out.update(ok=True, n_frames=feats.n_frames)
+        except VawganError as e:
+            out.update(ok=False, error=str(e))
+        except Exception as e:  # an unexpected failure of one file must not stop the corpus
+            msg = str(e).splitlines()[0][:200] if str(e) else ""
+            out.update(ok=False, error=f"{source}: {type(e).__name__}: {msg}")
+    out["warnings"] = [str(w.message) for w in caught]
+    return out
+
+
+# --------------------------------------------------------------------------- the corpus
+@dataclass
+class ExtractResult:
+    """What :func:`extract_corpus` did."""
+
+    out: Path  #: the dump directory
+    utterances: List[dict] = field(default_factory=list)  #: manifest entries now in the dump
+    extracted: List[UttKey] = field(default_factory=list)  #: newly extracted
+    skipped: List[UttKey] = field(default_factory=list)  #: already done (resumed)
+    failures: List[dict] = field(default_factory=list)  #: {speaker, utt, source, error}
+
+    @property
+    def manifest(self) -> Path:
+        return self.out / MANIFEST
+
+    def summary(self) -> str:
+        return (f"{len(self.utterances)} utterances in {self.out}: {len(self.extracted)} "
+                f"extracted, {len(self.skipped)} already done, {len(self.failures)} failed")
+
+
+def _dask_client(address: str):
+    try:
+        from distributed import Client
+    except ImportError:
+        raise VawganError("--scheduler needs Dask distributed: pip install 'dask[distributed]'") from None
+    try:
+        return Client(address, timeout=DASK_TIMEOUT)
+    except Exception as e:  # OSError, TimeoutError, ValueError for a bad address
+        msg = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
+        raise VawganError(f"cannot reach Dask scheduler {address} ({msg})") from None
+
+
+def _run_parallel(tasks: List[tuple], jobs: int, scheduler: Optional[str], progress: bool,
+                  on_result) -> None:
+    import joblib
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(tasks), unit="utt", desc="extract", disable=not progress,
+               file=sys.stderr, dynamic_ncols=True)
+    try:
+        if not tasks:
+            return
+        if scheduler:
+            client = _dask_client(scheduler)
+            try:
+                with joblib.parallel_backend("dask"):
+                    gen = joblib.Parallel(return_as="generator_unordered")(
+                        joblib.delayed(extract_one)(*t) for t in tasks)
+                    for res in gen:
+                        on_result(res, bar)
+            finally:
+                client.close()
+        elif jobs == 1:
+            for t in tasks:
+                on_result(extract_one(*t), bar)
+        else:
+            gen = joblib.Parallel(n_jobs=jobs, return_as="generator_unordered")(
+                joblib.delayed(extract_one)(*t) for t in tasks)
+            for res in gen:
+                on_result(res, bar)
+    finally:
+        bar.close()
+
+
+def extract_corpus(corpus: PathLike, out: PathLike, cfg: Union[Config, FeatureConfig, None] = None,
+                   speakers: Optional[Iterable[str]] = None, jobs: int = 1,
+                   scheduler: Optional[str] = None,
+                   f0_ranges: Optional[Dict[str, Tuple[float, float]]] = None,
+                   utts: Optional[Iterable[UttKey]] = None, progress: bool = True,
+                   log=None) -> ExtractResult:
+    """Extract the features of a corpus into a dump (see the module docstring).
+
+    Parameters
+    ----------
+    corpus, out : path
+    cfg : Config or FeatureConfig, optional
+    speakers : iterable of str, optional
+    jobs : int
+        joblib workers (-1 = all cores); ignored with ``scheduler``.
+    scheduler : str, optional
+        Dask scheduler address, e.g. ``tcp://10.0.0.1:8786``.
+    f0_ranges : dict speaker -> (floor, ceil), optional
+        Per-speaker f0 search ranges (:func:`vawgan.f0.load_f0_ranges`); other speakers
+        use the global range of ``cfg``.
+    utts : iterable of (speaker, utt), optional
+    progress : bool
+        Show a tqdm bar.
+    log : callable(str), optional
+        Where one-line reports (failures, warnings) go; default stderr.
+
+    Returns
+    -------
+    ExtractResult
+    """
+    if isinstance(cfg, Config):
+        cfg = cfg.feature
+    cfg = cfg or FeatureConfig()
+    if not isinstance(jobs, int) or jobs == 0 or jobs < -1:
+        raise ValueError(f"jobs must be a positive integer or -1, got {jobs!r}")
+    f0_ranges = dict(f0_ranges or {})
+    out = Path(out)
+
+    def say(msg: str) -> None:
+        if log is not None:
+            log(msg)
+        else:
+            from tqdm import tqdm
+            tqdm.write(msg, file=sys.stderr)
+
+    items, failures = list_corpus(corpus, speakers, utts)
+    for f in failures:
+        say(f["error"])
+    spk_cfg = {spk: cfg.for_speaker(*f0_ranges[spk]) if spk in f0_ranges else cfg
+               for spk in {s for s, _, _ in items}}
+    result = ExtractResult(out=out, failures=failures)
+    entries: Dict[UttKey, dict] = {}
+    tasks = []
+    for spk, utt, src in items:
+        dest = out / spk / f"{utt}.npz"
+        n = is_done(dest, spk_cfg[spk])
+        if n is not None:
+            result.skipped.append((spk, utt))
+            entries[(spk, utt)] = dict(speaker=spk, utt=utt, path=f"{spk}/{utt}.npz",
+                                       source=str(src), n_frames=n)
+        else:
+            tasks.append((str(src), str(dest), spk_cfg[spk], spk, utt))
+
+    def on_result(res: dict, bar) -> None:
+        for w in res.get("warnings", []):
+            say(f"warning: {w}")
+        key = (res["speaker"], res["utt"])
+        if res["ok"]:
+            result.extracted.append(key)
+            entries[key] = dict(speaker=key[0], utt=key[1], path=f"{key[0]}/{key[1]}.npz",
+                                source=res["source"], n_frames=res["n_frames"])
+        else:
+            say(res["error"])
+            result.failures.append({k: res[k] for k in ("speaker", "utt", "source", "error")})
+        bar.update(1)
+
+    try:
+        _run_parallel(tasks, jobs, scheduler, progress, on_result)
+    finally:  # also on Ctrl-C: what was done stays listed
+        _write_manifest(result, entries, cfg, f0_ranges)
+    return result
+
+
+def _write_manifest(result: ExtractResult, entries: Dict[UttKey, dict], cfg: FeatureConfig,
+                    f0_ranges: Dict[str, Tuple[float, float]]) -> None:
+    feature_config = dataclasses.asdict(cfg)
+    ranges = {k: [float(a), float(b)] for k, (a, b) in sorted(f0_ranges.items())}
+    merged = dict(entries)
+    old_path = result.out / MANIFEST
+    try:  # keep what an earlier run with the same configuration put in the dump
+        old = json.loads(old_path.read_text(encoding="utf-8"))
+        if old.get("feature_config") == feature_config:
+            for e in old.get("utterances", []):
+                key = (e["speaker"], e["utt"])
+                if key not in merged and (result.out / e["path"]).is_file():
+                    merged[key] = e
+                    old_range = old.get("f0_ranges", {}).get(e["speaker"])
+                    if old_range is not None:
+                        ranges.setdefault(e["speaker"], old_range)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    failed = {(f["speaker"], f["utt"]) for f in result.failures}
+    result.utterances = [merged[k] for k in sorted(merged) if k not in failed]
+    doc = dict(feature_config=feature_config, f0_ranges=ranges,
+               utterances=result.utterances, failures=result.failures)
+    result.out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(old_path, json.dumps(doc, indent=1) + "\n")
+
+
+# --------------------------------------------------------------------------- reading a dump
+def iter_dump(dump: PathLike, speakers: Optional[Iterable[str]] = None,
+              utts: Optional[Iterable[UttKey]] = None,
+              exclude_utts: Optional[Iterable[str]] = None) -> Iterator[Tuple[str, str, Path]]:
+    """List the utterances of a dump as ``(speaker, utt, npz path)``, sorted.
+
+    Uses ``manifest.json`` when present, else scans ``<dump>/<speaker>/*.npz``.
+
+    Parameters
+    ----------
+    dump : path
+    speakers : iterable of str, optional
+        Keep only these speakers.
+    utts : iterable of (speaker, utt), optional
+        Keep only these utterances (e.g. from :func:`read_utt_list`).
+    exclude_utts : iterable of str, optional
+        Utterance ids to leave out for every speaker (e.g. ``parse_utt_spec(["100151-100162"])``).
+    """
+    dump = Path(dump)
+    manifest = dump / MANIFEST
+    if manifest.is_file():
+        try:
+            doc = json.loads(manifest.read_text(encoding="utf-8"))
+            listed = [(e["speaker"], e["utt"], dump / e["path"]) for e in doc["utterances"]]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise CorpusError(f"{manifest}: corrupt dump manifest ({type(e).__name__})") from None
+    else:
+        listed = [(d.name, p.stem, p) for d in _listdir(dump, "dump directory")
+                  if d.is_dir() and not d.name.startswith(".")
+                  for p in sorted(d.glob("*.npz")) if not p.name.startswith(".")]
+    spk_set = None if speakers is None else set(speakers)
+    utt_set = None if utts is None else set(utts)
+    excl = set(exclude_utts or ())
+    for spk, utt, path in sorted(listed):
+        if spk_set is not None and spk not in spk_set:
+            continue
+        if utt_set is not None and (spk, utt) not in utt_set:
+            continue
+        if utt in excl:
+            continue
+        yield spk, utt, path
+
+
+# --------------------------------------------------------------------------- command
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--corpus", required=True, help="corpus root: <root>/<speaker>/<utt>.<ext>")
+    parser.add_argument("--out", required=True, help="dump directory (written <out>/<speaker>/<utt>.npz)")
+    parser.add_argument("--speakers", nargs="+", metavar="SPK", help="only these speakers")
+    parser.add_argument("--utts-file", help="only the utterances listed (one speaker/utt per line)")
+    parser.add_argument("--config", help="YAML config (feature and extract sections)")
+    parser.add_argument("--f0-dir", help="per-speaker f0 ranges: <dir>/<speaker>.yaml")
+    parser.add_argument("--jobs", type=int, default=None, help="parallel workers (-1 = all cores)")
+    parser.add_argument("--scheduler", help="Dask scheduler address tcp://HOST:PORT")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config)
+    f0_ranges = None
+    if args.f0_dir:
+        from .f0 import load_f0_ranges
+
+        f0_ranges = load_f0_ranges(args.f0_dir)
+    utts = read_utt_list(args.utts_file) if args.utts_file else None
+    jobs = args.jobs if args.jobs is not None else cfg.extract.jobs
+    if jobs == 0 or jobs < -1:
+        raise VawganError(f"--jobs {jobs}: use a positive number or -1")
+    scheduler = args.scheduler or cfg.extract.scheduler
+    speakers = args.speakers
+    if f0_ranges is not None:
+        listed_spk = set(speakers) if speakers else {
+            p.name for p in _listdir(Path(args.corpus), "corpus directory")
+            if p.is_dir() and not p.name.startswith(".")}
+        missing = sorted(listed_spk - set(f0_ranges))
+        if missing:
+            print(f"warning: no f0 range in {args.f0_dir} for {', '.join(missing)}; "
+                  f"using {cfg.feature.f0_floor:g}-{cfg.feature.f0_ceil:g} Hz", file=sys.stderr)
+    res = extract_corpus(args.corpus, args.out, cfg, speakers=speakers, jobs=jobs,
+                         scheduler=scheduler, f0_ranges=f0_ranges, utts=utts,
+                         progress=not args.no_progress)
+    print(res.summary())
+    if res.failures:
+        print(f"failures ({len(res.failures)}):")
+        for f in res.failures:
+            print(f"  {f['error']}")
+    print(f"manifest: {res.manifest}")
+    return 0 if res.utterances else 1

@@ -1,0 +1,337 @@
+"""Per-speaker f0 ranges, their proposal from an f0 histogram, and the f0 transform.
+
+f0 range files
+    Like sprocket's speaker YAML: ``<dir>/<speaker>.yaml`` holding exactly::
+
+        f0_floor: 120.0   # Hz, lower bound of the f0 search
+        f0_ceil: 440.0    # Hz, upper bound of the f0 search
+
+    :func:`load_f0_ranges` reads a folder of them strictly (unknown or missing keys,
+    non-numbers and ``floor >= ceil`` are errors naming the file).
+
+Proposal (``vawgan f0-range``)
+    f0 is extracted with a wide search range (40-700 Hz by default) through the one
+    feature pipeline (:func:`vawgan.features.analyze_file`); from the voiced frames the
+    range is set with the quartile rule of De Looze & Hirst (2008), the ceiling widened
+    to the 99th percentile where the upper tail reaches further:
+
+    .. math:: f_\\mathrm{floor} = 0.75\\,Q_{25}, \\qquad
+              f_\\mathrm{ceil} = \\max(1.5\\,Q_{75},\\ P_{99})
+
+    (rounded outwards to 5 Hz). The floor uses a quartile because a wide search range
+    makes many sub-harmonic (octave-down) errors and creaky frames below the true range,
+    which a rule on the 1st percentile would follow; above the range errors are rare, so
+    the genuine upper tail of the voice (questions, emphasis) is kept.
+    A histogram on a log-frequency axis with the range marked is written as a PNG for
+    a visual check (sprocket's manual step).
+
+    C. De Looze and D. Hirst, "Detecting changes in key and range for the automatic
+    modelling and coding of intonation", Proc. Speech Prosody 2008.
+
+f0 transform
+    :func:`convert_f0` is the usual log-Gaussian normalized transform (Toda et al. 2007):
+    :math:`\\log f_y = \\mu_y + \\frac{\\sigma_y}{\\sigma_x}(\\log f_x - \\mu_x)` on voiced
+    frames; unvoiced frames stay 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+from typing import Dict, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .errors import ConfigError, VawganError
+from .io import PathLike, atomic_write_text, atomic_write_with
+
+#: wide search range used to propose a speaker's range (Hz)
+WIDE_FLOOR = 40.0
+WIDE_CEIL = 700.0
+
+_KEYS = ("f0_floor", "f0_ceil")
+
+
+# --------------------------------------------------------------------------- range files
+def load_f0_range(path: PathLike) -> Tuple[float, float]:
+    """Read one speaker's f0 range YAML strictly.
+
+    Returns
+    -------
+    (floor, ceil) : tuple of float, Hz
+    """
+    import yaml
+
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: f0 range file not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read f0 range file ({type(e).__name__})") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping with f0_floor and f0_ceil")
+    unknown = sorted(set(map(str, data)) - set(_KEYS))
+    if unknown:
+        raise ConfigError(f"{path}: unknown key {unknown[0]!r} (allowed: f0_floor, f0_ceil)")
+    vals = []
+    for k in _KEYS:
+        if k not in data:
+            raise ConfigError(f"{path}: missing key {k}")
+        v = data[k]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise ConfigError(f"{path}: {k} must be a number in Hz, got {v!r}")
+        vals.append(float(v))
+    floor, ceil = vals
+    if not 0 < floor < ceil:
+        raise ConfigError(f"{path}: need 0 < f0_floor < f0_ceil, got {floor:g} and {ceil:g}")
+    return floor, ceil
+
+
+def load_f0_ranges(directory: PathLike) -> Dict[str, Tuple[float, float]]:
+    """Read every ``<speaker>.yaml`` (or ``.yml``) in ``directory``.
+
+    Returns
+    -------
+    dict speaker -> (floor, ceil)
+    """
+    d = Path(directory)
+    if not d.is_dir():
+        raise ConfigError(f"{d}: f0 range directory not found")
+    try:
+        files = sorted(p for p in d.iterdir() if p.suffix in (".yaml", ".yml")
+                       and not p.name.startswith("."))
+    except OSError as e:
+        raise ConfigError(f"{d}: cannot read f0 range directory ({type(e).__name__})") from None
+    if not files:
+        raise ConfigError(f"{d}: no <speaker>.yaml f0 range files")
+    out: Dict[str, Tuple[float, float]] = {}
+    for p in files:
+        if p.stem in out:
+            raise ConfigError(f"{p}: second f0 range file for speaker {p.stem}")
+        out[p.stem] = load_f0_range(p)
+    return out
+
+
+def format_f0_range(speaker: str, floor: float, ceil: float, note: str = "") -> str:
+    """The text of a commented f0 range YAML file."""
+    lines = [f"# f0 search range of speaker {speaker} for WORLD f0 analysis (Hz).",
+             "# Read by `vawgan extract --f0-dir` (vawgan.f0.load_f0_ranges); keys are strict."]
+    lines += [f"# {line}" for line in note.splitlines() if line.strip()]
+    lines += [f"f0_floor: {floor:g}   # Hz, lower bound of the f0 search",
+              f"f0_ceil: {ceil:g}   # Hz, upper bound of the f0 search", ""]
+    return "\n".join(lines)
+
+
+def save_f0_range(path: PathLike, speaker: str, floor: float, ceil: float, note: str = "") -> None:
+    """Write a commented f0 range YAML atomically (read back by :func:`load_f0_range`)."""
+    if not 0 < floor < ceil:
+        raise ValueError(f"need 0 < floor < ceil, got {floor} and {ceil}")
+    atomic_write_text(path, format_f0_range(speaker, floor, ceil, note))
+
+
+# --------------------------------------------------------------------------- proposal
+def propose_f0_range(f0: np.ndarray, low_factor: float = 0.75, high_factor: float = 1.5,
+                     high_percentile: float = 99.0, step: float = 5.0) -> Tuple[float, float]:
+    """Propose an f0 search range from voiced f0 values (after De Looze & Hirst 2008).
+
+    ``floor = low_factor * Q25``, ``ceil = max(high_factor * Q75, P[high_percentile])``.
+
+    Parameters
+    ----------
+    f0 : ndarray, shape (N,)
+        f0 values in Hz; zeros (unvoiced) are ignored.
+    low_factor, high_factor : float
+        Factors on the lower and upper quartiles.
+    high_percentile : float
+        The ceiling is at least this percentile of the voiced f0.
+    step : float
+        Round the floor down and the ceiling up to a multiple of this (Hz).
+
+    Returns
+    -------
+    (floor, ceil) : tuple of float, Hz
+    """
+    f0 = np.asarray(f0, dtype=np.float64).ravel()
+    if not np.all(np.isfinite(f0)) or np.any(f0 < 0):
+        raise ValueError("f0 must be finite and >= 0")
+    if not 0 < low_factor <= 1 <= high_factor:
+        raise ValueError(f"need 0 < low_factor <= 1 <= high_factor, got {low_factor}, {high_factor}")
+    if not 50 <= high_percentile <= 100:
+        raise ValueError(f"high_percentile must be in [50, 100], got {high_percentile}")
+    if step <= 0:
+        raise ValueError(f"step must be > 0, got {step}")
+    voiced = f0[f0 > 0]
+    if voiced.size < 10:
+        raise ValueError(f"need at least 10 voiced frames, got {voiced.size}")
+    q25, q75, top = np.percentile(voiced, [25, 75, high_percentile])
+    floor = max(step, math.floor(low_factor * q25 / step) * step)
+    ceil = math.ceil(max(high_factor * q75, top) / step) * step
+    return float(floor), float(ceil)
+
+
+def plot_f0_histogram(path: PathLike, f0: np.ndarray, floor: float, ceil: float,
+                      title: str = "", search: Tuple[float, float] = (WIDE_FLOOR, WIDE_CEIL)) -> None:
+    """Histogram of voiced f0 on a log-frequency axis with the range marked (PNG, atomic)."""
+    import matplotlib
+    import matplotlib.ticker
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    voiced = np.asarray(f0, dtype=np.float64)
+    voiced = voiced[voiced > 0]
+    bins = np.geomspace(search[0], search[1], 80)
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    ax.hist(voiced, bins=bins, color="0.55")
+    ax.set_xscale("log")
+    ticks = [t for t in (50, 70, 100, 150, 200, 300, 400, 500, 700) if search[0] <= t <= search[1]]
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([str(t) for t in ticks])
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.axvline(floor, color="C3", lw=2, label=f"floor {floor:g} Hz")
+    ax.axvline(ceil, color="C0", lw=2, label=f"ceil {ceil:g} Hz")
+    q25, q50, q75 = np.percentile(voiced, [25, 50, 75])
+    for q in (q25, q50, q75):
+        ax.axvline(q, color="k", lw=0.8, ls=":")
+    ax.set_xlabel("f0 (Hz, log scale; dotted: quartiles)")
+    ax.set_ylabel("voiced frames")
+    ax.set_title(title or "voiced f0")
+    ax.legend(loc="upper right")
+    fig.tight_layout()
+    try:
+        atomic_write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100), suffix=".png")
+    finally:
+        plt.close(fig)
+
+
+# --------------------------------------------------------------------------- transform
+def convert_f0(f0: np.ndarray, src_mean: float, src_std: float, tgt_mean: float,
+               tgt_std: float) -> np.ndarray:
+    """Log-Gaussian normalized f0 transform.
+
+    .. math:: \\log f_y = \\mu_y + \\frac{\\sigma_y}{\\sigma_x} (\\log f_x - \\mu_x)
+
+    Parameters
+    ----------
+    f0 : ndarray, shape (T,) (any shape)
+        Source f0 in Hz, 0 where unvoiced.
+    src_mean, src_std : float
+        Mean and standard deviation of the source speaker's natural-log f0
+        (``SpeakerStats.lf0_mean`` / ``lf0_std``).
+    tgt_mean, tgt_std : float
+        The same for the target speaker.
+
+    Returns
+    -------
+    ndarray, same shape as ``f0``: converted f0 in Hz, 0 where ``f0`` is 0.
+    """
+    f0 = np.asarray(f0, dtype=np.float64)
+    for name, v in (("src_mean", src_mean), ("src_std", src_std), ("tgt_mean", tgt_mean),
+                    ("tgt_std", tgt_std)):
+        if not math.isfinite(float(v)):
+            raise ValueError(f"{name} must be finite, got {v}")
+    if src_std <= 0 or tgt_std <= 0:
+        raise ValueError(f"standard deviations must be > 0, got {src_std}, {tgt_std}")
+    if not np.all(np.isfinite(f0)) or np.any(f0 < 0):
+        raise ValueError("f0 must be finite and >= 0 (0 = unvoiced)")
+    out = np.zeros_like(f0)
+    v = f0 > 0
+    out[v] = np.exp((np.log(f0[v]) - src_mean) * (tgt_std / src_std) + tgt_mean)
+    return out
+
+
+# --------------------------------------------------------------------------- command
+def collect_f0(sources: Sequence[PathLike], floor: float = WIDE_FLOOR, ceil: float = WIDE_CEIL,
+               cfg=None, jobs: int = 1, progress: bool = True) -> Tuple[np.ndarray, list]:
+    """Voiced f0 of files analysed with a wide search range, through the extract path.
+
+    Returns
+    -------
+    f0 : ndarray, shape (N,) voiced f0 values (Hz) of all files
+    failures : list of one-line error messages
+    """
+    from .config import FeatureConfig
+    from .extract import extract_one
+
+    import tempfile
+
+    cfg = (cfg or FeatureConfig()).for_speaker(floor, ceil)
+    values, failures = [], []
+    import joblib
+    from tqdm import tqdm
+
+    from .features import load_features
+
+    with tempfile.TemporaryDirectory(prefix="vawgan-f0-") as tmp:
+        tasks = [(str(s), str(Path(tmp) / f"{i}.npz"), cfg) for i, s in enumerate(sources)]
+        gen = joblib.Parallel(n_jobs=jobs, return_as="generator_unordered")(
+            joblib.delayed(extract_one)(*t) for t in tasks)
+        dests = {t[0]: t[1] for t in tasks}
+        for res in tqdm(gen, total=len(tasks), unit="utt", desc="f0", disable=not progress,
+                        file=sys.stderr):
+            if res["ok"]:
+                f0 = load_features(dests[res["source"]]).f0
+                values.append(f0[f0 > 0])
+            else:
+                failures.append(res["error"])
+    return (np.concatenate(values) if values else np.zeros(0)), failures
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--corpus", required=True, help="corpus root: <root>/<speaker>/<utt>.<ext>")
+    parser.add_argument("--speaker", required=True, help="speaker directory name")
+    parser.add_argument("--max-utts", type=int, default=30, help="first N utterances (default 30)")
+    parser.add_argument("--out-yaml", required=True, help="f0 range file to write")
+    parser.add_argument("--png", help="histogram figure to write")
+    parser.add_argument("--config", help="YAML config (feature section)")
+    parser.add_argument("--search", type=float, nargs=2, default=(WIDE_FLOOR, WIDE_CEIL),
+                        metavar=("FLOOR", "CEIL"), help="wide f0 search range (default 40 700 Hz)")
+    parser.add_argument("--jobs", type=int, default=1, help="parallel workers")
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .extract import list_corpus
+
+    cfg = load_config(args.config).feature
+    if args.max_utts < 1:
+        raise VawganError(f"--max-utts {args.max_utts}: must be >= 1")
+    lo, hi = args.search
+    if not 0 < lo < hi:
+        raise VawganError(f"--search {lo:g} {hi:g}: need 0 < FLOOR < CEIL")
+    items, _ = list_corpus(args.corpus, [args.speaker])
+    items = items[: args.max_utts]
+    if not items:
+        raise VawganError(f"{Path(args.corpus) / args.speaker}: no audio files")
+    f0, failures = collect_f0([p for _, _, p in items], lo, hi, cfg, jobs=args.jobs,
+                              progress=not args.no_progress)
+    for msg in failures:
+        print(msg, file=sys.stderr)
+    if f0.size < 10:
+        raise VawganError(f"{Path(args.corpus) / args.speaker}: too few voiced frames "
+                          f"({f0.size}) to propose an f0 range")
+    floor, ceil = propose_f0_range(f0)
+    q = np.percentile(f0, [1, 25, 50, 75, 99])
+    below, above = float(np.mean(f0 < floor)), float(np.mean(f0 > ceil))
+    outside = below + above
+    note = (f"Proposed by `vawgan f0-range` from {len(items) - len(failures)} utterances "
+            f"({f0.size} voiced frames, search {lo:g}-{hi:g} Hz):\n"
+            f"voiced f0 percentiles 1/25/50/75/99 = "
+            + "/".join(f"{v:.0f}" for v in q) + " Hz;\n"
+            f"floor = 0.75 x Q25, ceil = max(1.5 x Q75, P99) (after De Looze & Hirst 2008),\n"
+            f"rounded to 5 Hz; {100 * below:.2f}% of the voiced frames lie below the floor "
+            f"(mostly octave-down errors), {100 * above:.2f}% above the ceiling.")
+    save_f0_range(args.out_yaml, args.speaker, floor, ceil, note)
+    if args.png:
+        plot_f0_histogram(args.png, f0, floor, ceil, title=f"{args.speaker}: voiced f0",
+                          search=(lo, hi))
+    print(f"{args.speaker}: f0_floor {floor:g} Hz, f0_ceil {ceil:g} Hz "
+          f"(median {q[2]:.0f} Hz; {100 * below:.2f}% of voiced frames below, {100 * above:.2f}% above) "
+          f"-> {args.out_yaml}")
+    return 0
