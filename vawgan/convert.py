@@ -196,7 +196,8 @@ def apply_postfilter(body: np.ndarray, target_stats, kind: str, alpha: float = 1
     ms_fft : int
         Modulation-spectrum FFT length the statistics were computed with.
     mask : ndarray of bool, shape (T,), optional
-        Frames the GV postfilter works on (the non-silent ones, as in the statistics).
+        Frames the postfilter works on (the non-silent ones, over which the statistics
+        were computed); the others are returned unchanged. Default: all frames.
 
     Returns
     -------
@@ -215,12 +216,14 @@ def apply_postfilter(body: np.ndarray, target_stats, kind: str, alpha: float = 1
         raise BundleError(f"the model's target statistics have no '{kind}': "
                           f"cannot apply the {kind.upper()} postfilter")
     natural = np.asarray(natural, dtype=np.float64)
+    # The statistics are over non-silent frames: filter those, leave silence as it is.
+    rows = np.ones(len(body), bool) if mask is None or np.count_nonzero(mask) < 2 else mask
+    out = np.array(body, dtype=np.float64, copy=True)
     if kind == "gv":
-        out = body.copy()
-        rows = np.ones(len(body), bool) if mask is None or np.count_nonzero(mask) < 2 else mask
         out[rows] = pf.gv_postfilter(body[rows], natural, alpha)
-        return out
-    return pf.ms_postfilter(body, natural, alpha, ms_fft)
+    else:
+        out[rows] = pf.ms_postfilter(body[rows], natural, alpha, ms_fft)
+    return out
 
 
 # ----------------------------------------------------------------------------- API

@@ -11,7 +11,8 @@ code path: :func:`vawgan.features.analyze_file`, then
   set;
 * per system, the mean of those, and the GV distance and MS distance of the **set** of
   the system's utterances (c1..c39 of non-silent frames, every utterance weighing the
-  same) to the set of natural references of the same sentences.
+  same; GV and MS as in :mod:`vawgan.stats`) to the set of natural references of the
+  same sentences.
 
 Pass the references themselves as a system (``--system natural=REFDIR``) for a sanity
 row (all distances 0), and the vocoder resynthesis (``vawgan analysis-synthesis``) as
@@ -59,6 +60,22 @@ TABLE_COLUMNS = (("n_utts", "utts", "{:d}"), ("mcd", "MCD [dB]", "{:.2f}"),
 def stat_frames(feats: Features, silence_db: float) -> np.ndarray:
     """c1..cM of the non-silent frames, shape (T', M): what GV and MS are computed on."""
     return feats.body[feats.nonsilent(silence_db)]
+
+
+def set_ms(bodies: List[np.ndarray], n_fft: int) -> np.ndarray:
+    """MS of a set of utterances as in :mod:`vawgan.stats`: mean of per-utterance dB spectra.
+
+    Parameters
+    ----------
+    bodies : list of ndarray, each (T_i, M)
+
+    Returns
+    -------
+    ndarray, shape (n_fft // 2 + 1, M), dB
+    """
+    from .metrics import modulation_spectrum
+
+    return np.mean([modulation_spectrum(b, n_fft) for b in bodies], axis=0)
 
 
 def utterance_map(spec: PathLike, what: str) -> Dict[str, Path]:
@@ -181,7 +198,7 @@ def evaluate(ref: Mapping[str, Path], systems: Mapping[str, Mapping[str, Path]],
             raise VawganError(f"evaluate: system {name} has no utterance that matches a readable "
                               f"reference (names compared without extension)")
         nat = [stat_frames(feats[ref[u]], silence_db) for u in utts]
-        nat_gv, nat_ms = metrics.global_variance(nat), metrics.modulation_spectrum(nat, ms_fft)
+        nat_gv, nat_ms = metrics.global_variance(nat), set_ms(nat, ms_fft)
         plan[name] = (utts, missing, nat_gv, nat_ms)
         jobs_list += [(name, u, feats[files[u]], feats[ref[u]], nat_gv, nat_ms) for u in utts]
 
@@ -201,8 +218,8 @@ def evaluate(ref: Mapping[str, Path], systems: Mapping[str, Mapping[str, Path]],
         for k in UTT_KEYS[:4]:
             summary[k] = _nanmean([per[name][u].get(k) for u in utts])
         summary["gv_distance"] = metrics.gv_distance(gv, nat_gv)
-        summary["ms_distance"] = metrics.ms_distance(bodies, nat_ms, n_fft=ms_fft,
-                                                     precomputed="target")
+        summary["ms_distance"] = metrics.ms_distance(set_ms(bodies, ms_fft), nat_ms,
+                                                     n_fft=ms_fft, precomputed=True)
         unread = sorted(u for u in files if u in ref and u not in utts)
         result["systems"][name] = {
             "summary": summary, "utterances": {u: per[name][u] for u in utts},
