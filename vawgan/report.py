@@ -147,14 +147,15 @@ def plot_scatter(path: Path, natural: np.ndarray, systems: Mapping[str, np.ndarr
 
 
 def plot_trajectory(path: Path, trajs: Mapping[str, np.ndarray], dim: int,
-                    frame_period: float, utt: str) -> None:
+                    frame_period: float, utt: str,
+                    colors: Optional[Mapping[str, str]] = None) -> None:
     """One dimension over one utterance. ``trajs``: {label: (T,)}; the first is natural."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(10, 4))
     for i, (label, y) in enumerate(trajs.items()):
         t = np.arange(len(y)) * frame_period / 1000.0
         style = dict(lw=1.6) if i == 0 else dict(lw=1.1, alpha=0.85)
-        ax.plot(t, y, label=label, color=_color(i), **style)
+        ax.plot(t, y, label=label, color=(colors or {}).get(label, _color(i)), **style)
     ax.set_xlabel("time [s]")
     ax.set_ylabel(f"c{dim}")
     ax.set_title(f"Trajectory of c{dim}, utterance {utt} (each on its own time axis)")
@@ -265,7 +266,8 @@ def make_report(outdir: Path, result: Mapping[str, Any], feats: Mapping[Path, An
             trajs[n] = feats[files[utt]].body[:, traj_dim - 1]
         else:
             notes.append(f"{n}: has no utterance {utt}; left out of the trajectory plot")
-    plot_trajectory(out["trajectory.png"], trajs, traj_dim, frame_period, utt)
+    colors = {n: _color(i) for i, n in enumerate(["natural", *plotted])}
+    plot_trajectory(out["trajectory.png"], trajs, traj_dim, frame_period, utt, colors)
     if result.get("failures"):
         notes.append(f"{len(result['failures'])} unreadable file(s), left out: "
                      + "; ".join(result["failures"][:5]))
