@@ -1,0 +1,329 @@
+"""Per-speaker statistics of a dump: ``vawgan stats`` and ``stats.json``.
+
+For each speaker, over the utterances given (the recipe passes only the training
+split: the dev sentences 100151-100162 never enter statistics):
+
+* ``mcep_mean``, ``mcep_std`` (39,): mean and (biased) standard deviation of
+  c1..c39 over the non-silent frames (:meth:`Features.nonsilent` with
+  ``feature.silence_db``) of all utterances pooled;
+* ``c0_mean``, ``c0_std``: the same for the energy coefficient c0;
+* ``lf0_mean``, ``lf0_std``: natural-log f0 over the voiced frames;
+* ``gv`` (39,): global variance, the mean over utterances of each utterance's
+  variance of c1..c39 over its non-silent frames (:func:`vawgan.metrics.global_variance`,
+  Toda et al. 2007);
+* ``ms`` (ms_fft//2+1, 39): modulation spectrum in dB, the mean over utterances of
+  each utterance's log-power MS of c1..c39 over its non-silent frames
+  (:func:`vawgan.metrics.modulation_spectrum`, Takamichi et al. 2016);
+* ``n_utts``, ``n_frames`` (non-silent frames used).
+
+File format (``stats.json``, written atomically)::
+
+    {"format": "vawgan-stats", "version": 1, "feature_config": {...}, "ms_fft": 256,
+     "speakers": {"SF1": {"n_utts", "n_frames", "mcep_mean", "mcep_std", "lf0_mean",
+                          "lf0_std", "c0_mean", "c0_std", "gv", "ms"}}}
+
+Utterance lists for ``--utts-file``: one ``speaker/utt`` per line (``#`` comments
+and blank lines ignored), as written by ``recipes/vcc/local/data_prep.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Iterable, Mapping, Optional
+
+import numpy as np
+
+from .errors import VawganError
+from .io import PathLike, atomic_write_text
+
+FORMAT = "vawgan-stats"
+VERSION = 1
+
+_VECTORS = ("mcep_mean", "mcep_std", "gv")
+_SCALARS = ("lf0_mean", "lf0_std", "c0_mean", "c0_std")
+_FIELDS = ("n_utts", "n_frames") + _VECTORS + _SCALARS + ("ms",)
+
+
+class StatsError(VawganError, ValueError):
+    """A statistics file is missing, corrupt or of the wrong format."""
+
+
+@dataclass
+class SpeakerStats:
+    """One speaker's statistics (see the module docstring for definitions)."""
+
+    n_utts: int  #: utterances used
+    n_frames: int  #: non-silent frames used
+    mcep_mean: np.ndarray  #: (D,) mean of c1..cD over non-silent frames
+    mcep_std: np.ndarray  #: (D,) standard deviation of c1..cD
+    lf0_mean: float  #: mean natural-log f0 over voiced frames
+    lf0_std: float  #: its standard deviation
+    c0_mean: float  #: mean c0 over non-silent frames
+    c0_std: float  #: its standard deviation
+    gv: np.ndarray  #: (D,) global variance
+    ms: np.ndarray  #: (ms_fft//2+1, D) mean log-power modulation spectrum, dB
+
+    def __post_init__(self):
+        self.check()
+
+    def check(self, where: str = "SpeakerStats") -> None:
+        """Raise ValueError unless shapes agree and every value is finite and sane."""
+        for k in _VECTORS + ("ms",):
+            setattr(self, k, np.asarray(getattr(self, k), dtype=np.float64))
+        d = self.mcep_mean.shape
+        if len(d) != 1 or d[0] < 1:
+            raise ValueError(f"{where}: mcep_mean must be a (D,) vector, got shape {d}")
+        for k in ("mcep_std", "gv"):
+            if getattr(self, k).shape != d:
+                raise ValueError(f"{where}: {k} has shape {getattr(self, k).shape}, expected {d}")
+        if self.ms.ndim != 2 or self.ms.shape[1] != d[0] or self.ms.shape[0] < 2:
+            raise ValueError(f"{where}: ms has shape {self.ms.shape}, expected (K, {d[0]})")
+        for k in _VECTORS + ("ms",):
+            if not np.all(np.isfinite(getattr(self, k))):
+                raise ValueError(f"{where}: {k} contains NaN or infinite values")
+        for k in _SCALARS:
+            v = getattr(self, k)
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)) \
+                    or not math.isfinite(v):
+                raise ValueError(f"{where}: {k} must be a finite number, got {v!r}")
+            setattr(self, k, float(v))
+        if np.any(self.mcep_std <= 0) or self.lf0_std <= 0 or self.c0_std <= 0:
+            raise ValueError(f"{where}: standard deviations must be > 0")
+        if np.any(self.gv < 0):
+            raise ValueError(f"{where}: gv must be >= 0")
+        for k in ("n_utts", "n_frames"):
+            v = getattr(self, k)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"{where}: {k} must be a positive integer, got {v!r}")
+            setattr(self, k, int(v))
+
+    @property
+    def dim(self) -> int:
+        return int(self.mcep_mean.shape[0])
+
+    def to_dict(self) -> Dict[str, Any]:
+        """JSON-ready dict (lists of floats)."""
+        out: Dict[str, Any] = {"n_utts": self.n_utts, "n_frames": self.n_frames}
+        for k in _VECTORS:
+            out[k] = getattr(self, k).tolist()
+        for k in _SCALARS:
+            out[k] = getattr(self, k)
+        out["ms"] = self.ms.tolist()
+        return {k: out[k] for k in _FIELDS}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], where: str = "speaker stats") -> "SpeakerStats":
+        """Inverse of :meth:`to_dict`; ValueError on missing/unknown keys or bad values."""
+        if not isinstance(d, Mapping):
+            raise ValueError(f"{where}: expected a mapping, got {type(d).__name__}")
+        missing = [k for k in _FIELDS if k not in d]
+        if missing:
+            raise ValueError(f"{where}: missing {missing[0]}")
+        unknown = sorted(set(d) - set(_FIELDS))
+        if unknown:
+            raise ValueError(f"{where}: unknown key {unknown[0]}")
+        kw = dict(d)
+        try:
+            for k in _VECTORS + ("ms",):
+                kw[k] = np.asarray(d[k], dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"{where}: {k} is not a numeric array") from None
+        obj = cls.__new__(cls)
+        obj.__dict__.update(kw)
+        obj.check(where)
+        return obj
+
+
+def compute_speaker_stats(feats_list: Iterable, silence_db: float = -20.0,
+                          ms_fft: int = 256) -> SpeakerStats:
+    """Statistics of one speaker's utterances.
+
+    Parameters
+    ----------
+    feats_list : iterable of Features
+        The speaker's utterances (``mcep`` (T_i, D+1)).
+    silence_db : float
+        Frames below ``mean power + silence_db`` are left out (:meth:`Features.nonsilent`).
+    ms_fft : int
+        Modulation-spectrum FFT length in frames.
+
+    Returns
+    -------
+    SpeakerStats
+        ``gv`` (D,), ``ms`` (ms_fft//2+1, D), ...
+    """
+    from .metrics import global_variance, modulation_spectrum
+
+    feats_list = list(feats_list)
+    if not feats_list:
+        raise ValueError("compute_speaker_stats: no utterances")
+    if not isinstance(ms_fft, int) or ms_fft < 2:
+        raise ValueError(f"ms_fft must be an integer >= 2, got {ms_fft!r}")
+    dims = {f.mcep.shape[1] for f in feats_list}
+    if len(dims) != 1:
+        raise ValueError(f"compute_speaker_stats: utterances differ in mcep dims {sorted(dims)}")
+    bodies, c0s, lf0s = [], [], []
+    for f in feats_list:
+        m = f.nonsilent(silence_db)
+        if np.count_nonzero(m) >= 2:  # GV needs 2 frames; a near-silent utterance adds nothing
+            bodies.append(f.body[m])
+            c0s.append(f.c0[m])
+        lf0s.append(f.lf0[f.vuv])
+    if not bodies:
+        raise ValueError("compute_speaker_stats: no utterance has 2 non-silent frames")
+    body = np.concatenate(bodies)
+    c0 = np.concatenate(c0s)
+    lf0 = np.concatenate(lf0s)
+    if lf0.size < 2:
+        raise ValueError("compute_speaker_stats: fewer than 2 voiced frames")
+    ms = np.mean([modulation_spectrum(b, ms_fft) for b in bodies], axis=0)
+    return SpeakerStats(n_utts=len(bodies), n_frames=int(body.shape[0]),
+                        mcep_mean=body.mean(axis=0), mcep_std=body.std(axis=0),
+                        lf0_mean=float(lf0.mean()), lf0_std=float(lf0.std()),
+                        c0_mean=float(c0.mean()), c0_std=float(c0.std()),
+                        gv=global_variance(bodies), ms=ms)
+
+
+# --------------------------------------------------------------------------- files
+def stats_document(stats: Mapping[str, SpeakerStats], feature_config: Optional[dict] = None,
+                   ms_fft: Optional[int] = None) -> Dict[str, Any]:
+    """The ``stats.json`` document of per-speaker statistics."""
+    if not stats:
+        raise ValueError("no speakers")
+    ks = {s.ms.shape[0] for s in stats.values()}
+    if len(ks) != 1:
+        raise ValueError(f"speakers differ in MS bins {sorted(ks)}")
+    n_bins = ks.pop()
+    if ms_fft is None:
+        ms_fft = 2 * (n_bins - 1)
+    if ms_fft // 2 + 1 != n_bins:
+        raise ValueError(f"ms_fft={ms_fft} does not match {n_bins} MS bins")
+    return {"format": FORMAT, "version": VERSION, "feature_config": dict(feature_config or {}),
+            "ms_fft": int(ms_fft), "speakers": {k: v.to_dict() for k, v in sorted(stats.items())}}
+
+
+def save_stats(path: PathLike, stats: Mapping[str, Any], feature_config: Optional[dict] = None,
+               ms_fft: Optional[int] = None) -> None:
+    """Write ``stats.json`` atomically.
+
+    ``stats`` is either ``{speaker: SpeakerStats}`` or a whole document (as returned by
+    :func:`stats_document`), which is checked before writing.
+    """
+    if stats.get("format") == FORMAT:
+        doc = dict(stats)
+        _parse(doc, str(path))
+    else:
+        doc = stats_document(stats, feature_config, ms_fft)
+    atomic_write_text(path, json.dumps(doc, indent=1) + "\n")
+
+
+def _parse(doc: Any, where: str) -> Dict[str, SpeakerStats]:
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise StatsError(f"{where}: not a vawgan statistics file (format != {FORMAT!r})")
+    if doc.get("version") != VERSION:
+        raise StatsError(f"{where}: statistics version {doc.get('version')!r}, "
+                         f"this vawgan reads {VERSION}")
+    spk = doc.get("speakers")
+    if not isinstance(spk, dict) or not spk:
+        raise StatsError(f"{where}: no speakers")
+    out = {}
+    for name, d in spk.items():
+        try:
+            out[name] = SpeakerStats.from_dict(d, f"speaker {name}")
+        except ValueError as e:
+            raise StatsError(f"{where}: {e}") from None
+    ms_fft = doc.get("ms_fft")
+    for name, s in out.items():
+        if not isinstance(ms_fft, int) or s.ms.shape[0] != ms_fft // 2 + 1:
+            raise StatsError(f"{where}: speaker {name}: ms has {s.ms.shape[0]} bins, "
+                             f"ms_fft is {ms_fft!r}")
+    return out
+
+
+def load_stats_document(path: PathLike) -> Dict[str, Any]:
+    """The whole ``stats.json`` document, validated (StatsError if unusable)."""
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise StatsError(f"{path}: statistics file not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise StatsError(f"{path}: cannot read statistics file ({type(e).__name__})") from None
+    except ValueError as e:
+        raise StatsError(f"{path}: corrupt statistics file (invalid JSON: {e})") from None
+    _parse(doc, str(path))
+    return doc
+
+
+def load_stats(path: PathLike) -> Dict[str, SpeakerStats]:
+    """Read ``stats.json``: ``{speaker: SpeakerStats}`` (StatsError if unusable)."""
+    return _parse(load_stats_document(path), str(path))
+
+
+# --------------------------------------------------------------------------- command
+def dump_stats(dump: PathLike, cfg=None, speakers=None, utts=None, exclude_utts=None,
+               progress: bool = True) -> Dict[str, SpeakerStats]:
+    """Statistics of every speaker of a dump (selection as in :func:`vawgan.extract.iter_dump`).
+
+    Each feature file must be compatible with ``cfg.feature`` (FeatureError otherwise).
+    """
+    from tqdm import tqdm
+
+    from .config import Config
+    from .extract import iter_dump
+    from .features import check_compatible, load_features
+
+    cfg = cfg or Config()
+    items = list(iter_dump(dump, speakers, utts, exclude_utts))
+    if not items:
+        raise StatsError(f"{dump}: no utterances selected in the dump")
+    by_spk: Dict[str, list] = {}
+    for spk, _, path in tqdm(items, unit="utt", desc="stats", disable=not progress,
+                             file=sys.stderr, dynamic_ncols=True):
+        feats = load_features(path)
+        check_compatible(feats, cfg.feature, str(path))
+        by_spk.setdefault(spk, []).append(feats)
+    out = {}
+    for spk, fl in by_spk.items():
+        try:
+            out[spk] = compute_speaker_stats(fl, cfg.feature.silence_db, cfg.stats.ms_fft)
+        except ValueError as e:
+            raise StatsError(f"{Path(dump) / spk}: {e}") from None
+    return out
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dump", required=True, help="feature dump (vawgan extract --out)")
+    parser.add_argument("--out", required=True, help="statistics file to write (stats.json)")
+    parser.add_argument("--utts-file", help="only these utterances (one speaker/utt per line)")
+    parser.add_argument("--exclude-utts", nargs="+", metavar="ID",
+                        help="utterance ids or ranges to leave out, e.g. 100151-100162")
+    parser.add_argument("--speakers", nargs="+", metavar="SPK", help="only these speakers")
+    parser.add_argument("--config", help="YAML config (feature and stats sections)")
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from .config import load_config
+    from .extract import parse_utt_spec, read_utt_list
+
+    cfg = load_config(args.config)
+    utts = read_utt_list(args.utts_file) if args.utts_file else None
+    try:
+        exclude = parse_utt_spec(args.exclude_utts or [])
+    except ValueError as e:
+        raise VawganError(f"--exclude-utts: {e}") from None
+    stats = dump_stats(args.dump, cfg, args.speakers, utts, exclude, not args.no_progress)
+    save_stats(args.out, stats, asdict(cfg.feature), cfg.stats.ms_fft)
+    for spk, s in sorted(stats.items()):
+        print(f"{spk}: {s.n_utts} utts, {s.n_frames} frames, "
+              f"f0 {math.exp(s.lf0_mean):.0f} Hz (lf0 std {s.lf0_std:.3f})")
+    print(f"wrote {args.out} ({len(stats)} speakers)")
+    return 0
