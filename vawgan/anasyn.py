@@ -1,0 +1,152 @@
+"""``vawgan analysis-synthesis``: resynthesize a file through the features (vocoder floor).
+
+The input goes through exactly the conversion path minus the model:
+``analyze_file`` (WORLD, mel-cepstrum c0..c39, coded aperiodicity) -> ``synthesize``
+-> ``write_audio``; the written file is then analyzed again with the same
+``analyze_file`` and compared with the input's features. The figures (GV distance, MS
+distance, MCD, F0 RMSE, log-F0 correlation, V/UV error) are the floor that no
+conversion through these features can go below.
+
+Example
+-------
+    vawgan analysis-synthesis SF1/100001.wav /tmp/SF1_100001_anasyn.wav --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Dict, Optional
+
+from .config import FeatureConfig, load_config
+from .errors import AudioError
+from .io import PathLike, same_file
+
+#: output formats ``write_audio`` can produce
+OUTPUT_SUFFIXES = (".wav", ".flac")
+
+
+def analysis_synthesis(in_path: PathLike, out_path: PathLike,
+                       cfg: Optional[FeatureConfig] = None, sr: Optional[int] = None,
+                       ms_fft: int = 256, mcd_dims: int = 24) -> Dict[str, object]:
+    """Analyze, resynthesize, write, re-analyze and compare one file.
+
+    Parameters
+    ----------
+    in_path : path
+        Any audio file soundfile reads.
+    out_path : path
+        ``.wav`` or ``.flac``; written atomically; must not be the input.
+    cfg : FeatureConfig, optional
+        Analysis settings (the working rate ``cfg.fs``, f0 range, ...).
+    sr : int, optional
+        Output sample rate; default the input file's own rate.
+    ms_fft : int
+        Modulation-spectrum FFT length (frames).
+    mcd_dims : int
+        MCD over c1..c_mcd_dims.
+
+    Returns
+    -------
+    dict
+        ``input``, ``output``, ``fs_in``, ``fs_out``, ``duration_s``, ``n_frames``
+        (input frames), ``n_nonsilent`` and the metrics of the resynthesis against the
+        input: ``gv_distance`` (log10 units), ``ms_distance`` (dB), ``mcd`` (dB),
+        ``f0_rmse`` (Hz), ``logf0_corr``, ``vuv_error`` (fraction), ``n_aligned``
+        (DTW path length). GV and MS are over c1..cM of the non-silent frames.
+    """
+    from . import metrics
+    from .audio import resample, write_audio
+    from .features import analyze_file, synthesize
+
+    cfg = cfg or FeatureConfig()
+    in_path, out_path = Path(in_path), Path(out_path)
+    check_paths(in_path, out_path)
+    if sr is not None and not 8000 <= int(sr) <= 192000:
+        raise AudioError(out_path, f"output rate {sr} Hz: use 8000..192000")
+    feats, fs_in = analyze_file(in_path, cfg)
+    fs_out = int(sr) if sr is not None else int(fs_in)
+    y = resample(synthesize(feats), feats.fs, fs_out)
+    try:
+        write_audio(out_path, y, fs_out)
+    except OSError as e:
+        raise AudioError(out_path, f"cannot write ({e.strerror or type(e).__name__})") from None
+    resyn, _ = analyze_file(out_path, cfg)
+
+    cmp = metrics.compare_utterances(resyn, feats, cfg.silence_db, mcd_dims)
+    body_in = feats.body[feats.nonsilent(cfg.silence_db)]
+    body_out = resyn.body[resyn.nonsilent(cfg.silence_db)]
+    return {
+        "input": str(in_path),
+        "output": str(out_path),
+        "fs_in": int(fs_in),
+        "fs_out": fs_out,
+        "duration_s": round(len(y) / fs_out, 4),
+        "n_frames": feats.n_frames,
+        "n_nonsilent": int(body_in.shape[0]),
+        "gv_distance": metrics.gv_distance(body_out, body_in),
+        "ms_distance": metrics.ms_distance(body_out, body_in, n_fft=ms_fft),
+        "mcd": cmp["mcd"],
+        "f0_rmse": cmp["f0_rmse"],
+        "logf0_corr": cmp["logf0_corr"],
+        "vuv_error": cmp["vuv_error"],
+        "n_aligned": cmp["n_frames"],
+    }
+
+
+def check_paths(in_path: Path, out_path: Path) -> None:
+    """One-line AudioError for an output that is unusable or would overwrite the input."""
+    if out_path.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise AudioError(out_path, f"output must end in {' or '.join(OUTPUT_SUFFIXES)}")
+    if out_path.is_dir():
+        raise AudioError(out_path, "is a directory; give an output file name")
+    if in_path.exists() and same_file(in_path, out_path):
+        raise AudioError(out_path, "is the input file; refusing to overwrite it")
+
+
+def format_report(res: Dict[str, object]) -> str:
+    """Human-readable lines of :func:`analysis_synthesis`'s result."""
+    def num(v, fmt):
+        return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, fmt)
+
+    return "\n".join([
+        f"wrote {res['output']} ({res['duration_s']:.2f} s at {res['fs_out']} Hz)",
+        f"resynthesis vs input ({res['n_nonsilent']} non-silent frames of {res['n_frames']}):",
+        f"  MCD          {num(res['mcd'], '.3f')} dB (c1..c24, DTW, {res['n_aligned']} pairs)",
+        f"  F0 RMSE      {num(res['f0_rmse'], '.2f')} Hz",
+        f"  log-F0 corr  {num(res['logf0_corr'], '.4f')}",
+        f"  V/UV error   {num(100 * res['vuv_error'], '.2f')} %",
+        f"  GV distance  {num(res['gv_distance'], '.4f')} (mean |log10 GV ratio|)",
+        f"  MS distance  {num(res['ms_distance'], '.2f')} dB",
+    ])
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", type=Path, help="input audio file (any format soundfile reads)")
+    parser.add_argument("output", type=Path, help="output .wav or .flac (written atomically)")
+    parser.add_argument("--config", type=Path, default=None,
+                        help="YAML config; its 'feature' section sets the analysis")
+    parser.add_argument("--f0-floor", type=float, default=None, help="f0 search floor (Hz)")
+    parser.add_argument("--f0-ceil", type=float, default=None, help="f0 search ceiling (Hz)")
+    parser.add_argument("--sr", type=int, default=None,
+                        help="output sample rate (default: the input's; the analysis runs at "
+                             "the config's feature.fs)")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+
+
+def run(args) -> int:
+    cfg = load_config(args.config)
+    feat_cfg = cfg.feature.for_speaker(args.f0_floor, args.f0_ceil)
+    res = analysis_synthesis(args.input, args.output, feat_cfg, sr=args.sr,
+                             ms_fft=cfg.stats.ms_fft)
+    if args.json:
+        clean = {k: (None if isinstance(v, float) and math.isnan(v) else v)
+                 for k, v in res.items()}
+        print(json.dumps(clean, indent=2))
+    else:
+        print(format_report(res))
+    sys.stdout.flush()
+    return 0
