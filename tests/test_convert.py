@@ -1,0 +1,305 @@
+"""vawgan-convert / vawgan convert: round trip with a tiny (untrained) bundle, the f0
+transform, postfilter plumbing, consistency with evaluate, and every bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+pysptk = pytest.importorskip("pysptk")
+torch = pytest.importorskip("torch")
+
+from vawgan import convert  # noqa: E402
+from vawgan.cli import convert_main, main  # noqa: E402
+from vawgan.config import Config  # noqa: E402
+from vawgan.features import analyze_file, synthesize  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+FS = 16000
+
+
+def _arctic(seconds: float = 1.6) -> np.ndarray:
+    x, fs = sf.read(pysptk.util.example_audio_file())
+    assert fs == FS
+    return x[int(0.3 * fs): int((0.3 + seconds) * fs)].astype(np.float64)
+
+
+@pytest.fixture(scope="module")
+def audio(tmp_path_factory):
+    """src.wav (ARCTIC clip), tgt.wav (the same sentence, f0 x1.5 and a tilted spectrum)."""
+    d = tmp_path_factory.mktemp("audio")
+    sf.write(d / "src.wav", _arctic(), FS)
+    feats, _ = analyze_file(d / "src.wav")
+    mc = feats.mcep.copy()
+    mc[:, 1] += 0.3
+    mc[:, 2:] *= 1.2
+    sf.write(d / "tgt.wav", 0.8 * synthesize(feats, f0=feats.f0 * 1.5, mcep=mc), FS)
+    return d
+
+
+@pytest.fixture(scope="module")
+def bundle_path(audio, tmp_path_factory):
+    """A tiny untrained bundle with speakers SRC and TGT; TGT's statistics are those of tgt.wav."""
+    from vawgan.bundle import save_bundle
+    from vawgan.model import build_model
+    from vawgan.stats import compute_speaker_stats
+
+    cfg = Config.from_dict({"model": {"z_dim": 4, "hidden": 16, "n_layers": 1, "spk_dim": 2,
+                                      "critic_hidden": 8, "critic_layers": 1}})
+    stats = {spk: compute_speaker_stats([analyze_file(audio / f"{name}.wav")[0]],
+                                        cfg.feature.silence_db, cfg.stats.ms_fft)
+             for spk, name in (("SRC", "src"), ("TGT", "tgt"))}
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "tiny.pt"
+    save_bundle(path, state_dict=build_model(cfg.model, 2, 39).state_dict(), config=cfg,
+                speakers=["SRC", "TGT"], stats=stats, kind="vae", train_info={"steps": 0})
+    return path
+
+
+@pytest.fixture(scope="module")
+def bundle(bundle_path):
+    from vawgan.bundle import load_bundle
+
+    return load_bundle(bundle_path)
+
+
+def _cli(capsys, *argv):
+    rc = convert_main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+# ----------------------------------------------------------------------------- API
+def test_default_target_rule(bundle):
+    assert convert.default_target(bundle) == "TGT"  # first speaker starting with T
+
+
+def test_convert_features_keeps_c0_ap_and_maps_f0(bundle, audio):
+    feats, _ = analyze_file(audio / "src.wav", bundle.config.feature)
+    conv = convert.convert_features(bundle, feats, "TGT")
+    assert conv.mcep.shape == feats.mcep.shape
+    np.testing.assert_array_equal(conv.c0, feats.c0)
+    np.testing.assert_array_equal(conv.coded_ap, feats.coded_ap)
+    np.testing.assert_array_equal(conv.vuv, feats.vuv)
+    # source statistics estimated from the input: its log-f0 lands exactly on the target's
+    lf0 = np.log(conv.f0[conv.vuv])
+    tgt = bundle.stats["TGT"]
+    assert lf0.mean() == pytest.approx(tgt.lf0_mean, abs=1e-9)
+    assert lf0.std() == pytest.approx(tgt.lf0_std, rel=1e-9)
+    # the body is exactly the bundle's conversion with the input's own statistics
+    src = convert.estimate_source_stats(feats, bundle.config.feature.silence_db)
+    want = bundle.convert_body(feats.body, src.mcep_mean, src.mcep_std, "TGT")
+    np.testing.assert_allclose(conv.body, want)
+
+
+def test_source_speaker_statistics_are_used(bundle, audio):
+    feats, _ = analyze_file(audio / "src.wav", bundle.config.feature)
+    st = convert.speaker_source_stats(bundle, "SRC")
+    conv = convert.convert_features(bundle, feats, "TGT", source_stats=st)
+    want = bundle.convert_body(feats.body, st.mcep_mean, st.mcep_std, "TGT")
+    np.testing.assert_allclose(conv.body, want)
+
+
+@pytest.mark.parametrize("kind", ["gv", "ms"])
+def test_postfilter_moves_toward_target(bundle, audio, kind):
+    from vawgan.metrics import global_variance
+
+    feats, _ = analyze_file(audio / "src.wav", bundle.config.feature)
+    plain = convert.convert_features(bundle, feats, "TGT")
+    post = convert.convert_features(bundle, feats, "TGT", postfilter=kind, pf_alpha=1.0)
+    mask = feats.nonsilent(bundle.config.feature.silence_db)
+    np.testing.assert_array_equal(post.body[~mask], plain.body[~mask])  # silence untouched
+    np.testing.assert_array_equal(post.f0, plain.f0)
+    m = bundle.stats["TGT"]
+    fs = bundle.config.stats.ms_fft
+    before = convert.utterance_metrics(plain, m, fs, bundle.config.feature.silence_db)
+    after = convert.utterance_metrics(post, m, fs, bundle.config.feature.silence_db)
+    key = f"{kind}_distance"
+    assert after[key] < 0.5 * before[key]
+    if kind == "gv":
+        np.testing.assert_allclose(global_variance(post.body[mask]), m.gv, rtol=1e-6)
+    half = convert.convert_features(bundle, feats, "TGT", postfilter=kind, pf_alpha=0.5)
+    assert not np.allclose(half.body, post.body) and not np.allclose(half.body, plain.body)
+
+
+def test_postfilter_arguments_checked(bundle, audio):
+    feats, _ = analyze_file(audio / "src.wav", bundle.config.feature)
+    with pytest.raises(ValueError, match="postfilter must be one of"):
+        convert.convert_features(bundle, feats, "TGT", postfilter="wiener")
+    with pytest.raises(ValueError, match="alpha"):
+        convert.convert_features(bundle, feats, "TGT", postfilter="gv", pf_alpha=2.0)
+
+
+def test_convert_file_round_trip_other_rate(bundle, audio, tmp_path):
+    import librosa
+
+    x = librosa.resample(_arctic(), orig_sr=FS, target_sr=22050)
+    sf.write(tmp_path / "in22.wav", x, 22050)
+    info = convert.convert_file(bundle, tmp_path / "in22.wav", tmp_path / "out.flac",
+                                target="TGT", postfilter="gv")
+    y, fs = sf.read(tmp_path / "out.flac")
+    assert fs == 22050 and abs(len(y) - len(x)) < 0.02 * 22050
+    assert np.max(np.abs(y)) > 0.01 and np.all(np.isfinite(y))
+    assert info["fs"] == 22050 and info["postfilter"] == "gv" and info["target"] == "TGT"
+    assert set(info["metrics"]) == {"gv_distance", "ms_distance"}
+
+
+# ----------------------------------------------------------------------------- CLI
+def test_cli_round_trip_json_and_reference(bundle_path, audio, tmp_path, capsys):
+    out = tmp_path / "out.wav"
+    rc, stdout, err = _cli(capsys, audio / "src.wav", out, "--model", bundle_path, "--json",
+                           "--reference", audio / "tgt.wav", "--sr", 8000)
+    assert rc == 0, err
+    info = json.loads(stdout)
+    assert info["target"] == "TGT" and info["source"] == "input" and info["metrics_on"] == "features"
+    assert {"gv_distance", "ms_distance", "mcd", "f0_rmse", "logf0_corr", "vuv_error"} <= set(info["metrics"])
+    assert info["metrics"]["mcd"] > 0
+    assert sf.info(out).samplerate == 8000
+    assert not list(tmp_path.glob(".*tmp*"))  # atomic write left nothing behind
+
+
+def test_cli_text_output_and_postfilter_option(bundle_path, audio, tmp_path, capsys):
+    rc, stdout, err = _cli(capsys, audio / "src.wav", tmp_path / "o.wav", "--model", bundle_path,
+                           "--source", "SRC", "--postfilter", "ms", "--pf-alpha", "0.5")
+    assert rc == 0, err
+    assert "SRC -> TGT" in stdout and "postfilter ms" in stdout and "gv_distance" in stdout
+
+
+def test_metrics_on_output_equal_evaluate(bundle_path, bundle, audio, tmp_path, capsys):
+    """--metrics-on output re-analyzes the wav: the same GV / MS distances as vawgan evaluate
+    (TGT's statistics are those of tgt.wav alone, the natural set of evaluate here)."""
+    out = tmp_path / "conv" / "tgt.wav"  # named like the reference sentence
+    rc, stdout, err = _cli(capsys, audio / "src.wav", out, "--model", bundle_path, "--json",
+                           "--metrics-on", "output")
+    assert rc == 0, err
+    mine = json.loads(stdout)["metrics"]
+    from vawgan.evaluate import evaluate
+
+    res, _ = evaluate({"tgt": audio / "tgt.wav"}, {"sys": {"tgt": out}}, bundle.config.feature)
+    theirs = res["systems"]["sys"]["utterances"]["tgt"]
+    assert mine["gv_distance"] == pytest.approx(theirs["gv_distance"], rel=1e-9)
+    assert mine["ms_distance"] == pytest.approx(theirs["ms_distance"], rel=1e-9)
+
+
+def test_missing_default_model(monkeypatch, audio, tmp_path, capsys):
+    monkeypatch.setattr(convert, "DEFAULT_MODEL", tmp_path / "nope" / "vcc2016_vawgan.pt")
+    rc, _, err = _cli(capsys, audio / "src.wav", tmp_path / "o.wav")
+    assert rc == 1
+    assert "no default model is installed" in err and "--model" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("case", ["non_audio", "silent", "overwrite", "target", "source",
+                                  "missing_model", "bad_suffix", "alpha"])
+def test_bad_inputs_one_line_errors(case, bundle_path, audio, tmp_path, capsys):
+    src = audio / "src.wav"
+    out = tmp_path / "o.wav"
+    extra = []
+    if case == "non_audio":
+        src = tmp_path / "notes.wav"
+        src.write_text("this is not audio\n")
+        want = "not a readable audio file"
+    elif case == "silent":
+        src = tmp_path / "silent.wav"
+        sf.write(src, np.zeros(FS), FS)
+        want = "silent"
+    elif case == "overwrite":
+        src = tmp_path / "copy.wav"
+        sf.write(src, _arctic(0.5), FS)
+        out = src
+        want = "refusing to overwrite"
+    elif case == "target":
+        extra = ["--target", "NOBODY"]
+        want = "unknown speaker 'NOBODY' (this model knows: SRC, TGT)"
+    elif case == "source":
+        extra = ["--source", "NOBODY"]
+        want = "this model knows: SRC, TGT"
+    elif case == "missing_model":
+        extra = ["--model", tmp_path / "missing.pt"]
+        want = "no such model bundle"
+    elif case == "bad_suffix":
+        out = tmp_path / "o.mp3"
+        want = "output must end in .wav or .flac"
+    else:
+        extra = ["--pf-alpha", "1.5"]
+        want = "--pf-alpha 1.5: must be in [0, 1]"
+    if "--model" not in extra:
+        extra += ["--model", bundle_path]
+    before = src.read_bytes() if src.exists() else None
+    rc, _, err = _cli(capsys, src, out, *extra)
+    assert rc == 1
+    assert want in err and err.startswith("vawgan-convert: error: ")
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    if case == "overwrite":
+        assert src.read_bytes() == before
+    elif case != "overwrite":
+        assert not out.exists()
+
+
+def test_corrupt_bundle(audio, tmp_path, capsys):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a torch file")
+    rc, _, err = _cli(capsys, audio / "src.wav", tmp_path / "o.wav", "--model", bad)
+    assert rc == 1 and "corrupt" in err
+
+
+# ----------------------------------------------------------------------------- batch
+def test_batch_convert_skips_bad_and_resumes(bundle_path, audio, tmp_path, capsys):
+    ind = tmp_path / "in"
+    ind.mkdir()
+    for name in ("a", "b"):
+        sf.write(ind / f"{name}.wav", _arctic(0.8 + 0.2 * (name == "b")), FS)
+    (ind / "c.wav").write_bytes(b"garbage")
+    out = tmp_path / "out"
+    argv = ["convert", "--model", str(bundle_path), "--target", "TGT", "--in", str(ind),
+            "--out", str(out), "--jobs", "2"]
+    rc = main(argv)
+    stdout, err = capsys.readouterr()
+    assert rc == 1
+    assert "2 converted, 0 skipped (output exists), 1 failed" in stdout
+    assert "c.wav: not a readable audio file" in err
+    assert sorted(p.name for p in out.glob("*.wav")) == ["a.wav", "b.wav"]
+    summary = json.loads((out / "convert.json").read_text())
+    assert len(summary["converted"]) == 2 and summary["failed"][0]["input"].endswith("c.wav")
+    # resumable: existing outputs are skipped; a list file works as input
+    lst = tmp_path / "in.list"
+    lst.write_text("# comment\nin/a.wav\n\nin/b.wav\n")
+    argv[argv.index("--in") + 1] = str(lst)
+    mtime = (out / "a.wav").stat().st_mtime_ns
+    assert main(argv) == 0
+    assert "0 converted, 2 skipped" in capsys.readouterr().out
+    assert (out / "a.wav").stat().st_mtime_ns == mtime
+    assert main(argv + ["--overwrite", "--jobs", "1"]) == 0
+    assert "2 converted, 0 skipped" in capsys.readouterr().out
+
+
+def test_batch_bad_arguments(bundle_path, tmp_path, capsys):
+    rc = main(["convert", "--model", str(bundle_path), "--in", str(tmp_path / "none"),
+               "--out", str(tmp_path / "o")])
+    assert rc == 1 and "neither a folder nor a list file" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    rc = main(["convert", "--model", str(bundle_path), "--in", str(tmp_path / "empty"),
+               "--out", str(tmp_path / "o")])
+    assert rc == 1 and "holds no audio files" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- imports
+def test_single_conversion_imports_no_plotting_or_resampling(bundle_path, audio, tmp_path):
+    """vawgan-convert of a 16 kHz file needs torch, but neither matplotlib nor librosa."""
+    code = ("import sys; from vawgan.cli import convert_main; "
+            f"rc = convert_main([{str(audio / 'src.wav')!r}, {str(tmp_path / 'o.wav')!r}, "
+            f"'--model', {str(bundle_path)!r}]); "
+            "print(sorted(m for m in ('matplotlib', 'librosa', 'torch') if m in sys.modules)); "
+            "sys.exit(rc)")
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                       cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "['torch']"
