@@ -1,0 +1,189 @@
+"""Training-step speed: vawgan's step runner against a plain eager loop, same run, same batch.
+
+The *plain loop* is the straightforward PyTorch implementation of the same phase-3
+step (n_critic critic steps + one generator step): per critic step it samples its own
+batch, encodes/decodes the fakes separately, calls the critic three times (real, fake,
+interpolate), uses default ``torch.optim.Adam`` and calls ``.item()`` on every loss
+for logging; the generator step toggles ``requires_grad`` on the critic.
+
+Prints frames/s and steps/s for phase 1 (VAE) and phase 3 (adversarial) and the ratio
+vawgan / plain (target on CPU, batch 256: phase-3 ratio >= 2). On CUDA it also times
+the CUDA-graph step when available.
+
+Usage::
+
+    python benchmarks/bench_train.py [--device cpu|cuda] [--batch 256] [--steps 30]
+        [--threads 2] [--frames 200000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from vawgan.config import Config  # noqa: E402
+from vawgan.data import Sampler, TrainingData  # noqa: E402
+from vawgan.losses import gaussian_nll, kl_standard_normal  # noqa: E402
+from vawgan.model import build_model  # noqa: E402
+from vawgan.trainstep import StepRunner  # noqa: E402
+
+
+def synthetic_data(n_frames: int, n_spk: int, device) -> TrainingData:
+    """Random frames in utterances of 300 frames, contiguous per speaker."""
+    g = torch.Generator().manual_seed(0)
+    frames = torch.randn(n_frames, 39, generator=g)
+    per = n_frames // n_spk
+    utt_len = []
+    utt_spk = []
+    for k in range(n_spk):
+        n = per if k < n_spk - 1 else n_frames - per * (n_spk - 1)
+        lens = [300] * (n // 300) + ([n % 300] if n % 300 else [])
+        utt_len += lens
+        utt_spk += [k] * len(lens)
+    utt_len = np.array(utt_len)
+    utt_spk = np.array(utt_spk)
+    spk = torch.from_numpy(np.repeat(utt_spk, utt_len))
+    count = np.bincount(utt_spk, weights=utt_len, minlength=n_spk).astype(np.int64)
+    return TrainingData(frames=frames.to(device), spk=spk.to(device),
+                        speakers=[f"S{k}" for k in range(n_spk)],
+                        spk_start=np.concatenate([[0], np.cumsum(count)[:-1]]), spk_count=count,
+                        utt_start=np.concatenate([[0], np.cumsum(utt_len)[:-1]]),
+                        utt_len=utt_len, utt_spk=utt_spk)
+
+
+class PlainLoop:
+    """The straightforward eager implementation of the phase-1 and phase-3 steps."""
+
+    def __init__(self, model, cfg: Config, data: TrainingData):
+        self.m, self.tc, self.data = model, cfg.train, data
+        self.opt_e = torch.optim.Adam(model.encoder.parameters(), lr=self.tc.lr_enc)
+        self.opt_d = torch.optim.Adam(model.decoder.parameters(), lr=self.tc.lr_dec)
+        self.opt_c = torch.optim.Adam(model.critic.parameters(), lr=self.tc.lr_critic,
+                                      betas=(0.5, 0.9))
+        self.log = []
+
+    def _batch(self, n):
+        idx = torch.randint(0, self.data.n_frames, (n,), device=self.data.frames.device)
+        return self.data.frames[idx], self.data.spk[idx]
+
+    def _vae(self, x, s):
+        mu, lv = self.m.encoder(x)
+        z = mu + torch.exp(0.5 * lv) * torch.randn_like(mu)
+        mean, dlv = self.m.decoder(z, s)
+        return gaussian_nll(x, mean, dlv) + self.tc.kl_weight * kl_standard_normal(mu, lv)
+
+    def vae_step(self, b):
+        x, s = self._batch(b)
+        loss = self._vae(x, s)
+        self.opt_e.zero_grad()
+        self.opt_d.zero_grad()
+        loss.backward()
+        self.opt_e.step()
+        self.opt_d.step()
+        self.log.append(loss.item())
+
+    def gan_step(self, b):
+        crit = self.m.critic
+        for _ in range(self.tc.n_critic):
+            real, s = self._batch(b)
+            src, s_src = self._batch(b)
+            with torch.no_grad():
+                mu, lv = self.m.encoder(src)
+                z = mu + torch.exp(0.5 * lv) * torch.randn_like(mu)
+                fake = self.m.decoder(z, s)[0]
+            e = torch.rand(b, 1, device=real.device)
+            xh = (e * real + (1 - e) * fake).requires_grad_(True)
+            d_hat = crit(xh, s)
+            g = torch.autograd.grad(d_hat.sum(), xh, create_graph=True)[0]
+            gp = ((g.norm(2, dim=1) - 1) ** 2).mean()
+            loss = crit(fake, s).mean() - crit(real, s).mean() + self.tc.gp_lambda * gp
+            self.opt_c.zero_grad()
+            loss.backward()
+            self.opt_c.step()
+            self.log.append(loss.item())
+        for p in crit.parameters():
+            p.requires_grad_(False)
+        x, s = self._batch(b)
+        vae = self._vae(x, s)
+        src, _ = self._batch(b)
+        mu, lv = self.m.encoder(src)
+        z = (mu + torch.exp(0.5 * lv) * torch.randn_like(mu)).detach()
+        fake = self.m.decoder(z, s)[0]
+        loss = vae - self.tc.adv_weight * crit(fake, s).mean()
+        self.opt_e.zero_grad()
+        self.opt_d.zero_grad()
+        loss.backward()
+        self.opt_e.step()
+        self.opt_d.step()
+        for p in crit.parameters():
+            p.requires_grad_(True)
+        self.log.append(loss.item())
+
+
+def _time(fn, steps, device, warm=3):
+    for _ in range(warm):
+        fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t = time.perf_counter()
+    for _ in range(steps):
+        fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return (time.perf_counter() - t) / steps
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--threads", type=int, default=0, help="0 = vawgan's default")
+    ap.add_argument("--frames", type=int, default=200000, help="synthetic training frames")
+    ap.add_argument("--critic-arch", default="mlp")
+    args = ap.parse_args(argv)
+    from vawgan.train import set_threads
+
+    nth = set_threads(args.threads)
+    dev = torch.device(args.device)
+    cfg = Config.from_dict({"model": {"critic_arch": args.critic_arch},
+                            "train": {"batch_size": args.batch}})
+    data = synthetic_data(args.frames, 10, dev)
+    print(f"device {dev}, torch {torch.__version__}, threads {nth}, batch {args.batch}, "
+          f"n_critic {cfg.train.n_critic}, critic {args.critic_arch}, "
+          f"{data.n_frames} frames")
+    torch.manual_seed(0)
+    plain = PlainLoop(build_model(cfg.model, 10).to(dev), cfg, data)
+    torch.manual_seed(0)
+    model = build_model(cfg.model, 10).to(dev)
+    runner = StepRunner(model, cfg, Sampler(data, cfg.model.unit_length(),
+                                            torch.Generator(device=dev).manual_seed(0)))
+    b = args.batch
+    rows = []
+    t_plain1 = _time(lambda: plain.vae_step(b), args.steps * 3, dev)
+    t_ours1 = _time(runner.vae_step, args.steps * 3, dev)
+    rows.append(("phase 1 (VAE)", b, t_plain1, t_ours1))
+    per3 = (cfg.train.n_critic + 1) * b
+    t_plain3 = _time(lambda: plain.gan_step(b), args.steps, dev)
+    t_ours3 = _time(runner.gan_step, args.steps, dev)
+    rows.append(("phase 3 (adv.)", per3, t_plain3, t_ours3))
+    print(f"{'step':<16}{'plain ms':>10}{'vawgan ms':>11}{'plain fr/s':>12}{'vawgan fr/s':>13}"
+          f"{'ratio':>8}")
+    for name, fr, tp, to in rows:
+        print(f"{name:<16}{tp * 1e3:>10.2f}{to * 1e3:>11.2f}{fr / tp:>12.0f}{fr / to:>13.0f}"
+              f"{tp / to:>8.2f}")
+    if dev.type == "cuda":
+        print(f"peak GPU memory: {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB "
+              f"(training frames: {data.frames.numel() * 4 / 2**20:.0f} MiB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
