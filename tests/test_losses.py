@@ -102,12 +102,10 @@ def test_critic_trained_by_penalty_alone():
     loss, _, gp = critic_loss(d, x, x.clone(), spk, gp_lambda=10.0)
     loss.backward()
     assert gp.item() > 0
-    # every weight gets a gradient from the penalty (the output bias cannot: it does not
-    # change grad_x D)
+    # every weight matrix gets a gradient from the penalty (biases cannot: with a
+    # piecewise-linear activation grad_x D does not depend on them almost everywhere)
     for name, p in crit.named_parameters():
-        if name == "2.bias":
-            assert p.grad.abs().max().item() < 1e-6
-        else:
+        if name.endswith("weight"):
             assert p.grad.abs().max().item() > 1e-3, name
 
 
