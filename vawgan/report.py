@@ -312,12 +312,14 @@ def run(args) -> int:
     scatter_dims = _parse_dims(args.scatter_dims, 2, "--scatter-dims")
     _parse_dims(str(args.traj_dim), 1, "--traj-dim")
     ref, systems, cfg = load_inputs(args)
+    if args.utt is not None and args.utt not in ref:
+        raise VawganError(f"--utt {args.utt}: not a readable reference utterance "
+                          f"(no such name in {args.ref})")
     ms_fft = args.ms_fft or cfg.stats.ms_fft
+    result = None if args.eval_json is None else _load_eval_json(args.eval_json, systems)
     paths = list(ref.values()) + [p for s in systems.values() for p in s.values()]
     feats = analyze_files(paths, cfg.feature, args.jobs)
-    if args.eval_json is not None:
-        result = _load_eval_json(args.eval_json, systems)
-    else:
+    if result is None:
         result, feats = evaluate(ref, systems, cfg.feature, args.jobs, args.mcd_dims, ms_fft,
                                  features=feats)
         result["ref"] = str(args.ref)
