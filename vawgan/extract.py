@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import re
 import sys
 import warnings
@@ -121,11 +120,13 @@ def _listdir(path: Path, what: str) -> List[Path]:
     except PermissionError:
         raise CorpusError(f"{path}: {what} is not readable (permission denied)") from None
     except OSError as e:
-        raise CorpusError(f"{path}: cannot read {what} ({e.strerror or type(e).__name__})") from None
+        why = e.strerror or type(e).__name__
+        raise CorpusError(f"{path}: cannot read {what} ({why})") from None
 
 
 def list_corpus(corpus: PathLike, speakers: Optional[Iterable[str]] = None,
-                utts: Optional[Iterable[UttKey]] = None) -> Tuple[List[Tuple[str, str, Path]], List[dict]]:
+                utts: Optional[Iterable[UttKey]] = None
+                ) -> Tuple[List[Tuple[str, str, Path]], List[dict]]:
     """List ``<corpus>/<speaker>/<utt>.<audio ext>``.
 
     Parameters
@@ -262,7 +263,8 @@ def _dask_client(address: str):
     try:
         from distributed import Client
     except ImportError:
-        raise VawganError("--scheduler needs Dask distributed: pip install 'dask[distributed]'") from None
+        raise VawganError("--scheduler needs Dask distributed: "
+                          "pip install 'dask[distributed]'") from None
     try:
         return Client(address, timeout=DASK_TIMEOUT)
     except Exception as e:  # OSError, TimeoutError, ValueError for a bad address
@@ -457,7 +459,8 @@ def iter_dump(dump: PathLike, speakers: Optional[Iterable[str]] = None,
 # --------------------------------------------------------------------------- command
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--corpus", required=True, help="corpus root: <root>/<speaker>/<utt>.<ext>")
-    parser.add_argument("--out", required=True, help="dump directory (written <out>/<speaker>/<utt>.npz)")
+    parser.add_argument("--out", required=True,
+                        help="dump directory (written <out>/<speaker>/<utt>.npz)")
     parser.add_argument("--speakers", nargs="+", metavar="SPK", help="only these speakers")
     parser.add_argument("--utts-file", help="only the utterances listed (one speaker/utt per line)")
     parser.add_argument("--config", help="YAML config (feature and extract sections)")

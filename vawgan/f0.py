@@ -40,7 +40,7 @@ import argparse
 import math
 import sys
 from pathlib import Path
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Sequence, Tuple
 
 import numpy as np
 
@@ -160,7 +160,8 @@ def propose_f0_range(f0: np.ndarray, low_factor: float = 0.75, high_factor: floa
     if not np.all(np.isfinite(f0)) or np.any(f0 < 0):
         raise ValueError("f0 must be finite and >= 0")
     if not 0 < low_factor <= 1 <= high_factor:
-        raise ValueError(f"need 0 < low_factor <= 1 <= high_factor, got {low_factor}, {high_factor}")
+        raise ValueError(f"need 0 < low_factor <= 1 <= high_factor, "
+                         f"got {low_factor}, {high_factor}")
     if not 50 <= high_percentile <= 100:
         raise ValueError(f"high_percentile must be in [50, 100], got {high_percentile}")
     if step <= 0:
@@ -175,7 +176,8 @@ def propose_f0_range(f0: np.ndarray, low_factor: float = 0.75, high_factor: floa
 
 
 def plot_f0_histogram(path: PathLike, f0: np.ndarray, floor: float, ceil: float,
-                      title: str = "", search: Tuple[float, float] = (WIDE_FLOOR, WIDE_CEIL)) -> None:
+                      title: str = "",
+                      search: Tuple[float, float] = (WIDE_FLOOR, WIDE_CEIL)) -> None:
     """Histogram of voiced f0 on a log-frequency axis with the range marked (PNG, atomic)."""
     import matplotlib
     import matplotlib.ticker
@@ -255,17 +257,17 @@ def collect_f0(sources: Sequence[PathLike], floor: float = WIDE_FLOOR, ceil: flo
     f0 : ndarray, shape (N,) voiced f0 values (Hz) of all files
     failures : list of one-line error messages
     """
-    from .config import FeatureConfig
-    from .extract import extract_one
-
     import tempfile
 
-    cfg = (cfg or FeatureConfig()).for_speaker(floor, ceil)
-    values, failures = [], []
     import joblib
     from tqdm import tqdm
 
+    from .config import FeatureConfig
+    from .extract import extract_one
     from .features import load_features
+
+    cfg = (cfg or FeatureConfig()).for_speaker(floor, ceil)
+    values, failures = [], []
 
     with tempfile.TemporaryDirectory(prefix="vawgan-f0-") as tmp:
         tasks = [(str(s), str(Path(tmp) / f"{i}.npz"), cfg) for i, s in enumerate(sources)]
@@ -332,6 +334,7 @@ def run(args: argparse.Namespace) -> int:
         plot_f0_histogram(args.png, f0, floor, ceil, title=f"{args.speaker}: voiced f0",
                           search=(lo, hi))
     print(f"{args.speaker}: f0_floor {floor:g} Hz, f0_ceil {ceil:g} Hz "
-          f"(median {q[2]:.0f} Hz; {100 * below:.2f}% of voiced frames below, {100 * above:.2f}% above) "
+          f"(median {q[2]:.0f} Hz; {100 * below:.2f}% of voiced frames below, "
+          f"{100 * above:.2f}% above) "
           f"-> {args.out_yaml}")
     return 0
