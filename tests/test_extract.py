@@ -229,3 +229,12 @@ def test_cli_f0_dir(corpus, tmp_path):
     assert is_done(tmp_path / "dump" / "A" / "u0.npz", cfg_a) is not None
     man = json.loads((tmp_path / "dump" / "manifest.json").read_text())
     assert man["f0_ranges"] == {"A": [90.0, 300.0]}
+
+
+def test_scheduler_without_dask_is_one_line_error(corpus, tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed -> ImportError
+    with pytest.raises(VawganError, match=r"needs Dask distributed: pip install"):
+        extract_corpus(corpus, tmp_path / "dump", CFG, speakers=["B"],
+                       scheduler="tcp://127.0.0.1:8786", progress=False)
