@@ -35,13 +35,14 @@ from .config import ModelConfig
 N_DIMS = 39
 
 
-def _mlp(n_in: int, hidden: int, n_layers: int, n_out: int, slope: float) -> nn.Sequential:
+def _mlp(n_in: int, hidden: int, n_layers: int, n_out: int, slope: float,
+         out_bias: bool = True) -> nn.Sequential:
     layers = []
     d = n_in
     for _ in range(n_layers):
         layers += [nn.Linear(d, hidden), nn.LeakyReLU(slope)]
         d = hidden
-    layers.append(nn.Linear(d, n_out))
+    layers.append(nn.Linear(d, n_out, bias=out_bias))
     return nn.Sequential(*layers)
 
 
@@ -139,8 +140,10 @@ class FrameCritic(nn.Module):
     def __init__(self, cfg: ModelConfig, n_speakers: int, n_dims: int = N_DIMS):
         super().__init__()
         self.embed = nn.Embedding(n_speakers, cfg.spk_dim)
+        # no output bias: it cancels in D(real) - D(fake) and in grad_x D, so it would
+        # never be trained
         self.net = _mlp(n_dims + cfg.spk_dim, cfg.critic_hidden, cfg.critic_layers, 1,
-                        cfg.leaky_slope)
+                        cfg.leaky_slope, out_bias=False)
 
     def forward(self, x: torch.Tensor, spk: torch.Tensor) -> torch.Tensor:
         """
@@ -185,7 +188,7 @@ class ConvCritic(nn.Module):
             layers += [nn.Conv1d(c, cfg.critic_hidden, cfg.conv_kernel, padding=cfg.conv_kernel // 2),
                        nn.LeakyReLU(cfg.leaky_slope)]
             c = cfg.critic_hidden
-        layers.append(nn.Conv1d(c, 1, 1))
+        layers.append(nn.Conv1d(c, 1, 1, bias=False))  # bias would never be trained
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor, spk: torch.Tensor) -> torch.Tensor:

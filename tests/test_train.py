@@ -1,0 +1,309 @@
+"""Trainer: each phase updates exactly the right parameters, learning, exact resume, CLI."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from vawgan.config import Config
+from vawgan.data import Sampler, load_training_data, make_synthetic_dump, read_utt_list
+from vawgan.errors import FeatureError
+from vawgan.train import CheckpointError, Trainer
+from vawgan.trainstep import StepRunner
+
+TINY = {"model": {"hidden": 24, "n_layers": 2, "z_dim": 6, "spk_dim": 4, "critic_hidden": 24,
+                  "critic_layers": 2, "segment": 8},
+        "train": {"batch_size": 32, "vae_steps": 12, "critic_steps": 4, "gan_steps": 6,
+                  "n_critic": 2, "log_every": 3, "ckpt_every": 5, "threads": 1}}
+
+
+def tiny_cfg(**over) -> Config:
+    d = copy.deepcopy(TINY)
+    for sec, vals in over.items():
+        d[sec].update(vals)
+    return Config.from_dict(d)
+
+
+@pytest.fixture(scope="module")
+def dump(tmp_path_factory):
+    root = tmp_path_factory.mktemp("dump")
+    utts, stats = make_synthetic_dump(root, n_utts=3, n_frames=80)
+    return root, utts, stats
+
+
+@pytest.fixture
+def data(dump):
+    root, utts, stats = dump
+    return load_training_data(root, stats, utts, progress=False)
+
+
+def params(module):
+    return {k: v.detach().clone() for k, v in module.named_parameters()}
+
+
+def changed(before, module):
+    return {k for k, v in module.named_parameters() if not torch.equal(before[k], v)}
+
+
+def runner_for(cfg, data, seed=0):
+    torch.manual_seed(seed)
+    from vawgan.model import build_model
+
+    model = build_model(cfg.model, data.n_speakers)
+    return StepRunner(model, cfg, Sampler(data, cfg.model.unit_length(),
+                                          torch.Generator().manual_seed(seed)))
+
+
+# ---------------------------------------------------------------------- data
+def test_data_loading_drops_silence_and_normalizes(dump, data):
+    root, utts, stats = dump
+    assert data.speakers == ["A", "B", "C"]
+    assert data.n_frames == 9 * 60  # 80 frames minus 10 + 10 silent, 9 utterances
+    assert data.frames.dtype == torch.float32 and data.n_dims == 39
+    for k, s in enumerate(data.speakers):
+        rows = data.frames[data.spk_start[k]: data.spk_start[k] + data.spk_count[k]].double()
+        assert torch.all(data.spk[data.spk_start[k]: data.spk_start[k] + data.spk_count[k]] == k)
+        assert np.allclose(rows.mean(0).numpy(), 0, atol=1e-5)  # z-scored with its own stats
+        assert np.allclose(rows.std(0, unbiased=False).numpy(), 1, atol=1e-4)
+
+
+def test_unit_starts_stay_inside_utterances(data):
+    starts, start, count = data.unit_starts(8)
+    assert len(starts) == 9 * (60 - 8 + 1)
+    ends = data.utt_start + data.utt_len
+    for s in starts:
+        u = np.searchsorted(data.utt_start, s, side="right") - 1
+        assert s + 8 <= ends[u]
+
+
+def test_sampler_other_speaker(data):
+    s = Sampler(data, 8, torch.Generator().manual_seed(0))
+    real, spk, src = s.adversarial(500)
+    assert real.shape == (500, 8, 39) and src.shape == (500, 8, 39)
+    # each source segment is a segment of a speaker other than the target
+    rows = {tuple(np.round(data.frames[i].numpy(), 5)): int(data.spk[i]) for i in range(data.n_frames)}
+    src_spk = torch.tensor([rows[tuple(np.round(x[0].numpy(), 5))] for x in src])
+    assert torch.all(src_spk != spk)
+    assert set(src_spk.tolist()) == {0, 1, 2}
+
+
+def test_utt_list_and_errors(tmp_path, dump):
+    root, utts, stats = dump
+    f = tmp_path / "train.list"
+    f.write_text("# comment\nA/100001\n\nB/100002.npz\n")
+    assert read_utt_list(f) == [("A", "100001"), ("B", "100002")]
+    with pytest.raises(FeatureError, match="line 1"):
+        read_utt_list(["A-100001"])
+    with pytest.raises(FeatureError, match="no speaker C"):
+        load_training_data(root, {k: stats[k] for k in "AB"}, utts, progress=False)
+    with pytest.raises(FeatureError, match="100009"):
+        load_training_data(root, stats, ["A/100009"], progress=False)
+    with pytest.raises(FeatureError, match="at least 500"):
+        Sampler(load_training_data(root, stats, utts, progress=False), 500, torch.Generator())
+
+
+def test_stats_as_pairs_and_json(tmp_path, dump):
+    root, utts, stats = dump
+    pairs = {k: (v["mcep_mean"], v["mcep_std"]) for k, v in stats.items()}
+    a = load_training_data(root, pairs, utts, progress=False)
+    b = load_training_data(root, stats, utts, progress=False)
+    assert torch.equal(a.frames, b.frames)
+
+
+# ---------------------------------------------------------------------- phases
+def test_vae_step_updates_encoder_and_decoder_only(data):
+    r = runner_for(tiny_cfg(), data)
+    m = r.model
+    before = {n: params(getattr(m, n)) for n in ("encoder", "decoder", "critic")}
+    out = r.vae_step()
+    assert changed(before["encoder"], m.encoder) == set(before["encoder"])
+    assert changed(before["decoder"], m.decoder) == set(before["decoder"])
+    assert changed(before["critic"], m.critic) == set()
+    for k in ("rec", "kl", "mu_abs", "sigma", "active"):
+        assert torch.isfinite(out[k])
+
+
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+def test_critic_warmup_freezes_vae(data, arch):
+    r = runner_for(tiny_cfg(model={"critic_arch": arch}), data)
+    m = r.model
+    before = {n: params(getattr(m, n)) for n in ("encoder", "decoder", "critic")}
+    out = r.critic_steps(3)
+    assert changed(before["encoder"], m.encoder) == set()
+    assert changed(before["decoder"], m.decoder) == set()
+    assert changed(before["critic"], m.critic) == set(before["critic"])
+    assert torch.isfinite(out["wdist"]) and out["gp"] > 0
+
+
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+def test_adversarial_loss_never_reaches_encoder(data, arch):
+    """Same state and same random draws, adversarial weight 0 vs 50: after a phase-3 step
+    the encoders are bitwise equal, the decoders differ, the critics are equal."""
+    cfg0 = tiny_cfg(model={"critic_arch": arch}, train={"adv_weight": 0.0})
+    cfg1 = tiny_cfg(model={"critic_arch": arch}, train={"adv_weight": 50.0})
+    r0, r1 = runner_for(cfg0, data), runner_for(cfg1, data)
+    r0.gan_step()
+    r1.gan_step()
+    m0, m1 = r0.model, r1.model
+    for (k, a), b in zip(m0.encoder.state_dict().items(), m1.encoder.state_dict().values()):
+        assert torch.equal(a, b), k
+    for a, b in zip(m0.critic.state_dict().values(), m1.critic.state_dict().values()):
+        assert torch.equal(a, b)
+    # the gradients of the generator step are still in .grad: equal for the encoder,
+    # different for every decoder weight incl. the speaker embedding
+    for (k, a), b in zip(m0.encoder.named_parameters(), m1.encoder.parameters()):
+        assert torch.equal(a.grad, b.grad), k
+    for (k, a), b in zip(m0.decoder.named_parameters(), m1.decoder.parameters()):
+        if k != "logvar":  # the adversarial branch uses the mean only
+            assert not torch.allclose(a.grad, b.grad), k
+    assert torch.equal(m0.decoder.logvar.grad, m1.decoder.logvar.grad)
+
+
+def test_gan_step_updates_all_three(data):
+    r = runner_for(tiny_cfg(), data)
+    m = r.model
+    before = {n: params(getattr(m, n)) for n in ("encoder", "decoder", "critic")}
+    out = r.gan_step()
+    for n in ("encoder", "decoder", "critic"):
+        assert changed(before[n], getattr(m, n)) == set(before[n]), n
+    for k in ("rec", "kl", "wdist", "gp", "adv", "adv_w"):
+        assert torch.isfinite(out[k]), k
+
+
+def test_adaptive_weight_is_loss_ratio(data):
+    r = runner_for(tiny_cfg(train={"adv_balance": "adaptive", "adv_weight": 2.0,
+                                   "adv_balance_every": 3}), data)
+    out = r.gan_step()  # first step: estimated from this step's magnitudes
+    want = 2.0 * out["rec"].abs() / out["adv"].abs()
+    assert torch.allclose(out["adv_w"], want, rtol=1e-5)
+    w1 = out["adv_w"].clone()
+    out = r.gan_step()
+    assert torch.equal(out["adv_w"], w1)  # held until the next re-estimate
+
+
+def test_vae_learns_on_synthetic_data(data):
+    cfg = tiny_cfg(model={"hidden": 64, "z_dim": 8}, train={"batch_size": 128})
+    r = runner_for(cfg, data)
+    first = [r.vae_step()["rec"].item() for _ in range(5)]
+    for _ in range(300):
+        r.vae_step()
+    last = [r.vae_step()["rec"].item() for _ in range(5)]
+    # reconstruction NLL (nats per frame, 39 dims) drops by a lot, latent dims become active
+    assert np.mean(last) < np.mean(first) - 15
+    assert r.vae_step()["active"].item() >= 4
+
+
+# ---------------------------------------------------------------------- loop, resume
+def _history(outdir):
+    lines = (outdir / "history.jsonl").read_text().splitlines()
+    return [{k: v for k, v in json.loads(x).items() if k not in ("time", "frames_per_s")}
+            for x in lines]
+
+
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+def test_resume_after_kill_equals_uninterrupted(tmp_path, data, arch):
+    cfg = tiny_cfg(model={"critic_arch": arch}, train={"adv_balance": "adaptive",
+                                                       "adv_balance_every": 2})
+    a = Trainer(cfg, data, tmp_path / "a", progress=False)
+    a.fit()
+    assert a.step == 22 and (tmp_path / "a" / "vae.pt").exists()
+    assert (tmp_path / "a" / "vawgan.pt").exists()
+
+    class Killed(Exception):
+        pass
+
+    b = Trainer(cfg, data, tmp_path / "b", progress=False)
+    orig = b.train_step
+
+    def dying():
+        if b.step == 19:  # in phase 3, 3 steps after the checkpoint at the phase-3 start
+            raise Killed
+        return orig()
+
+    b.train_step = dying
+    with pytest.raises(Killed):
+        b.fit()
+    c = Trainer(cfg, data, tmp_path / "b", progress=False)
+    c.load_checkpoint()
+    assert c.step == 16 and c.phase() == 3
+    c.fit()
+    for (k, x), y in zip(a.model.state_dict().items(), c.model.state_dict().values()):
+        assert torch.equal(x, y), k
+    sa, sc = a.runner.state_dict(), c.runner.state_dict()
+    assert torch.equal(sa["gen"], sc["gen"])
+    for name in ("opt_enc", "opt_dec", "opt_critic"):
+        for st_a, st_c in zip(sa[name]["state"].values(), sc[name]["state"].values()):
+            assert all(torch.equal(st_a[k], st_c[k]) for k in st_a)
+    assert _history(tmp_path / "a") == _history(tmp_path / "b")
+    assert [h["step"] for h in _history(tmp_path / "a")] == [3, 6, 9, 12, 15, 16, 18, 21, 22]
+
+
+def test_history_and_phases(tmp_path, data):
+    t = Trainer(tiny_cfg(), data, tmp_path, progress=False)
+    t.fit()
+    h = _history(tmp_path)
+    assert {x["phase"] for x in h} == {1, 2, 3}
+    p1 = [x for x in h if x["phase"] == 1]
+    assert all("wdist" not in x and "active" in x for x in p1)
+    p3 = [x for x in h if x["phase"] == 3]
+    assert all(k in p3[-1] for k in ("rec", "kl", "wdist", "gp", "adv", "mu_abs", "sigma", "active"))
+    assert yaml.safe_load((tmp_path / "config.yaml").read_text())["train"]["vae_steps"] == 12
+
+
+def test_checkpoint_mismatch_rejected(tmp_path, data):
+    t = Trainer(tiny_cfg(), data, tmp_path, progress=False)
+    t.fit(max_steps=5)
+    other = Trainer(tiny_cfg(model={"hidden": 16}), data, tmp_path, progress=False)
+    with pytest.raises(CheckpointError, match="model config differs"):
+        other.load_checkpoint()
+    (tmp_path / "checkpoint.pt").write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        t.load_checkpoint()
+
+
+def test_cli_train_and_resume(tmp_path, dump, capsys):
+    from vawgan.bundle import load_bundle
+    from vawgan.cli import main
+
+    vstats = pytest.importorskip("vawgan.stats")
+    from vawgan.features import load_features
+
+    root, utts, _ = dump
+    sj = tmp_path / "stats.json"
+    per = {}
+    for u in utts:
+        per.setdefault(u.split("/")[0], []).append(load_features(root / f"{u}.npz"))
+    vstats.save_stats(sj, {k: vstats.compute_speaker_stats(v) for k, v in per.items()})
+    ul = tmp_path / "train.list"
+    ul.write_text("\n".join(utts) + "\n")
+    conf = tmp_path / "conf.yaml"
+    conf.write_text(yaml.safe_dump(TINY))
+    out = tmp_path / "exp"
+    argv = ["train", "--dump", str(root), "--stats", str(sj), "--utts-file", str(ul),
+            "--config", str(conf), "--outdir", str(out), "--device", "cpu", "--no-progress"]
+    assert main(argv) == 0
+    b = load_bundle(out / "vawgan.pt")
+    assert b.kind == "vawgan" and b.speakers == ["A", "B", "C"]
+    assert load_bundle(out / "vae.pt").kind == "vae"
+    assert main(argv) == 1  # a run exists: refuses without --resume
+    assert "--resume" in capsys.readouterr().err
+    assert main(argv + ["--resume"]) == 0
+    assert "already finished" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------- CUDA
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_training_matches_schedule(tmp_path, dump):
+    root, utts, stats = dump
+    data = load_training_data(root, stats, utts, progress=False, device="cuda")
+    t = Trainer(tiny_cfg(), data, tmp_path, device="cuda", progress=False)
+    t.fit()
+    assert t.step == 22
+    h = _history(tmp_path)
+    assert all(np.isfinite(x["rec"]) for x in h if "rec" in x)
