@@ -1,0 +1,91 @@
+"""Networks: shapes, variance modes, critic independence between items, config checks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from vawgan.config import Config, ModelConfig
+from vawgan.errors import ConfigError
+from vawgan.model import ConvCritic, FrameCritic, build_model
+
+
+def cfg(**kw) -> ModelConfig:
+    base = {"hidden": 16, "n_layers": 2, "z_dim": 5, "spk_dim": 3, "critic_hidden": 8,
+            "critic_layers": 2, "segment": 6}
+    base.update(kw)
+    return Config.from_dict({"model": base}).model
+
+
+@pytest.mark.parametrize("variance", ["unit", "learned", "frame"])
+def test_shapes(variance):
+    torch.manual_seed(0)
+    m = build_model(cfg(decoder_variance=variance), n_speakers=4)
+    x = torch.randn(10, 39)
+    mu, lv = m.encoder(x)
+    assert mu.shape == lv.shape == (10, 5)
+    mean, dlv = m.decoder(mu, torch.arange(10) % 4)
+    assert mean.shape == (10, 39)
+    assert dlv.shape == {"unit": (39,), "learned": (39,), "frame": (10, 39)}[variance]
+    if variance == "unit":
+        assert torch.all(dlv == 0) and m.decoder.logvar is None
+    assert torch.all(dlv >= m.decoder.min_logvar)
+    assert m.convert(x, torch.tensor(2)).shape == (10, 39)
+    assert m.critic(x[:, None, :], torch.zeros(10, dtype=torch.long)).shape == (10,)
+
+
+def test_decoder_depends_on_speaker():
+    torch.manual_seed(0)
+    m = build_model(cfg(), n_speakers=3)
+    z = torch.randn(4, 5)
+    a = m.decoder(z, torch.zeros(4, dtype=torch.long))[0]
+    b = m.decoder(z, torch.ones(4, dtype=torch.long))[0]
+    assert not torch.allclose(a, b)
+
+
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+def test_critic_scores_items_independently(arch):
+    torch.manual_seed(0)
+    m = build_model(cfg(critic_arch=arch), n_speakers=3)
+    assert isinstance(m.critic, ConvCritic if arch == "conv" else FrameCritic)
+    x = torch.randn(5, 6, 39)
+    spk = torch.tensor([0, 1, 2, 0, 1])
+    full = m.critic(x, spk)
+    assert full.shape == (5,)
+    for i in range(5):  # no batch statistics: an item's score ignores the others
+        assert torch.allclose(m.critic(x[i:i + 1], spk[i:i + 1]), full[i:i + 1], atol=1e-6)
+    # conditioned on the speaker
+    assert not torch.allclose(m.critic(x, (spk + 1) % 3), full)
+
+
+def test_conv_critic_sees_trajectories():
+    torch.manual_seed(0)
+    m = build_model(cfg(critic_arch="conv"), n_speakers=1)
+    x = torch.randn(1, 6, 39)
+    spk = torch.zeros(1, dtype=torch.long)
+    shuffled = x[:, torch.tensor([3, 1, 5, 0, 2, 4])]
+    # a frame critic's mean score is order-invariant, the conv critic's is not
+    assert not torch.allclose(m.critic(x, spk), m.critic(shuffled, spk))
+    f = build_model(cfg(), n_speakers=1)
+    assert torch.allclose(f.critic(x, spk), f.critic(shuffled, spk), atol=1e-6)
+
+
+def test_config_validation():
+    with pytest.raises(ConfigError, match="critic_arch"):
+        cfg(critic_arch="rnn")
+    with pytest.raises(ConfigError, match="decoder_variance"):
+        cfg(decoder_variance="fixed")
+    with pytest.raises(ConfigError, match="conv_kernel"):
+        cfg(conv_kernel=4)
+    with pytest.raises(ConfigError, match="z_dim"):
+        cfg(z_dim=0)
+    with pytest.raises(ConfigError, match="unknown config key model.zdim"):
+        Config.from_dict({"model": {"zdim": 3}})
+    with pytest.raises(ConfigError, match="adv_balance"):
+        Config.from_dict({"train": {"adv_balance": "auto"}})
+    with pytest.raises(ConfigError, match="critic_betas"):
+        Config.from_dict({"train": {"critic_betas": "0.5"}})
+    with pytest.raises(ValueError, match="n_speakers"):
+        build_model(cfg(), n_speakers=0)
+    assert cfg(critic_arch="conv", segment=7).unit_length() == 7
+    assert cfg(segment=7).unit_length() == 1
