@@ -95,5 +95,21 @@ def convert_main(argv: Optional[List[str]] = None) -> int:
         return 130
 
 
+def convert_script() -> None:  # pragma: no cover - the console-script entry point
+    """``vawgan-convert`` as installed: :func:`convert_main`, then exit without teardown.
+
+    With torch loaded, the interpreter's normal shutdown costs about 0.5 s, as much as
+    a third of a whole conversion (benchmarks/bench_convert.py). The output is already
+    written (atomically) when convert_main returns, so the process flushes its streams
+    and leaves with ``os._exit``.
+    """
+    import os
+
+    rc = convert_main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(rc)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
