@@ -221,6 +221,10 @@ class TrainConfig:
     #: machine one thread avoids OpenMP spin contention (5x faster under load on 2 cores)
     threads: int = 0
     cuda_graph: bool = True  #: on CUDA, capture whole training steps in CUDA graphs
+    #: matrix-product precision: "fp32", "bf16" (autocast; parameters, Adam states and
+    #: losses stay float32) or "auto" (bf16 where the CPU/GPU multiplies bf16 natively:
+    #: ~2x faster training steps on an AVX512-BF16 CPU)
+    precision: str = "auto"
 
     def __post_init__(self):
         for name in ("batch_size", "n_critic", "log_every", "ckpt_every", "adv_balance_every"):
@@ -239,6 +243,8 @@ class TrainConfig:
             raise ConfigError(f"train.adv_balance={self.adv_balance!r}: use 'fixed' or 'adaptive'")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"train.device={self.device!r}: use 'auto', 'cpu' or 'cuda'")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ConfigError(f"train.precision={self.precision!r}: use 'auto', 'fp32' or 'bf16'")
         self.critic_betas_pair()
 
     def critic_betas_pair(self):

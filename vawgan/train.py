@@ -305,7 +305,7 @@ class Trainer:
                     t0, frames = time.perf_counter(), 0
                 if self.step == self.p1 and self.p1 > 0:
                     self.save_bundle("vae", info={"last_log": last})
-                if self.step == self.total:
+                if self.step == self.total and self.tc.gan_steps > 0:
                     self.save_bundle("vawgan", info={"last_log": last})
                 if (self.step % self.tc.ckpt_every == 0 or self.step in (self.p1, self.p2)
                         or self.step == end):
@@ -377,9 +377,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"vawgan train: resumed at step {trainer.step} (phase {trainer.phase()})")
     if trainer.step >= trainer.total:
         print("vawgan train: already finished")
-        if not (outdir / "vawgan.pt").exists():
+        if cfg.train.gan_steps > 0 and not (outdir / "vawgan.pt").exists():
             trainer.save_bundle("vawgan")
         return 0
     trainer.fit()
-    print(f"vawgan train: done; bundles {outdir / 'vae.pt'} and {outdir / 'vawgan.pt'}")
+    made = [str(outdir / f"{k}.pt") for k in ("vae", "vawgan") if (outdir / f"{k}.pt").exists()]
+    print(f"vawgan train: done; bundles: {', '.join(made) or 'none'}")
     return 0

@@ -22,6 +22,7 @@ and ``backward(inputs=...)`` leaves the critic's gradients untouched.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Dict, List
 
 import torch
@@ -64,6 +65,7 @@ class StepRunner:
         self.opt_dec = torch.optim.Adam(self.dec_params, lr=self.tc.lr_dec, **kw)
         self.opt_critic = torch.optim.Adam(self.critic_params, lr=self.tc.lr_critic,
                                            betas=self.tc.critic_betas_pair(), **kw)
+        self.bf16 = resolve_precision(self.tc.precision, dev) == "bf16"
         self.batch = self.tc.batch_size
         self.unit = sampler.unit
         self.n_units = max(1, self.batch // self.unit)  # critic items per step
@@ -102,12 +104,33 @@ class StepRunner:
         self.acc_n = int(d["adv"]["n"])
         self.adv_estimated = bool(d["adv"]["estimated"])
 
+    # ------------------------------------------------------------------ networks
+    def _autocast(self):
+        if self.bf16:
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def enc(self, x: torch.Tensor):
+        """Encoder (matrix products in bf16 when enabled; outputs always float32)."""
+        with self._autocast():
+            mu, lv = self.model.encoder(x)
+        return mu.float(), lv.float()
+
+    def dec(self, z: torch.Tensor, spk: torch.Tensor):
+        with self._autocast():
+            mean, lv = self.model.decoder(z, spk)
+        return mean.float(), lv.float()
+
+    def critic(self, x: torch.Tensor, spk: torch.Tensor) -> torch.Tensor:
+        with self._autocast():
+            out = self.model.critic(x, spk)
+        return out.float()
+
     # ------------------------------------------------------------------ pieces
     def _vae_terms(self, x: torch.Tensor, spk: torch.Tensor):
-        enc, dec = self.model.encoder, self.model.decoder
-        mu, lv = enc(x)
+        mu, lv = self.enc(x)
         z = reparameterize(mu, lv, self.gen)
-        mean, dlv = dec(z, spk)
+        mean, dlv = self.dec(z, spk)
         rec = gaussian_nll(x, mean, dlv)
         kl = kl_standard_normal(mu, lv)
         return rec, kl, mu, lv, dlv
@@ -122,13 +145,13 @@ class StepRunner:
     def _fake(self, source: torch.Tensor, spk: torch.Tensor) -> torch.Tensor:
         """decode(z(source), spk) with the VAE frozen: (n, L, D) -> (n, L, D)."""
         n, L, D = source.shape
-        mu, lv = self.model.encoder(source.reshape(n * L, D))
+        mu, lv = self.enc(source.reshape(n * L, D))
         z = reparameterize(mu, lv, self.gen)
-        mean, _ = self.model.decoder(z, spk.repeat_interleave(L))
+        mean, _ = self.dec(z, spk.repeat_interleave(L))
         return mean.reshape(n, L, D)
 
     def _critic_update(self, real, fake, spk) -> Metrics:
-        loss, wdist, gp = critic_loss(self.model.critic, real, fake, spk, self.tc.gp_lambda,
+        loss, wdist, gp = critic_loss(self.critic, real, fake, spk, self.tc.gp_lambda,
                                       self.gen)
         self.opt_critic.zero_grad(set_to_none=True)
         loss.backward(inputs=self.critic_params)
@@ -171,18 +194,17 @@ class StepRunner:
         src = self.sampler.units_not_of(tgt)
         n, L, D = src.shape
         B = x.shape[0]
-        enc, dec = self.model.encoder, self.model.decoder
-        mu_all, lv_all = enc(torch.cat([x, src.reshape(n * L, D)]))
+        mu_all, lv_all = self.enc(torch.cat([x, src.reshape(n * L, D)]))
         z_all = reparameterize(mu_all, lv_all, self.gen)
         z_adv = z_all[B:].detach()  # the adversarial loss never reaches the encoder
-        mean_all, dlv_all = dec(torch.cat([z_all[:B], z_adv]),
+        mean_all, dlv_all = self.dec(torch.cat([z_all[:B], z_adv]),
                                 torch.cat([spk, tgt.repeat_interleave(L)]))
         mu, lv = mu_all[:B], lv_all[:B]
         mean = mean_all[:B]
         dlv = dlv_all[:B] if dlv_all.dim() == 2 else dlv_all
         rec = gaussian_nll(x, mean, dlv)
         kl = kl_standard_normal(mu, lv)
-        adv = generator_adv_loss(self.model.critic, mean_all[B:].reshape(n, L, D), tgt)
+        adv = generator_adv_loss(self.critic, mean_all[B:].reshape(n, L, D), tgt)
         w = self._adv_weight(rec.detach(), adv.detach())
         loss = rec + self.tc.kl_weight * kl + w * adv
         self.opt_enc.zero_grad(set_to_none=True)
@@ -216,3 +238,24 @@ class StepRunner:
 
     def all_param_groups(self) -> List[List[torch.nn.Parameter]]:
         return [self.enc_params, self.dec_params, self.critic_params]
+
+
+def resolve_precision(name: str, device) -> str:
+    """``"fp32"``, ``"bf16"``, or for ``"auto"``: bf16 where the hardware multiplies bf16
+    natively (CUDA with bf16 support; CPUs with AVX512-BF16/AMX, via oneDNN), else fp32.
+
+    bf16 applies to the matrix products (autocast); parameters, optimizer states, losses
+    and the gradient-penalty norm stay float32.
+    """
+    if name not in ("auto", "fp32", "bf16"):
+        raise ValueError(f"precision {name!r}: use auto, fp32 or bf16")
+    if name != "auto":
+        return name
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    try:
+        native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except Exception:  # pragma: no cover - builds without oneDNN
+        native = False
+    return "bf16" if native else "fp32"
