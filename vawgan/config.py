@@ -197,9 +197,9 @@ class TrainConfig:
     """
 
     batch_size: int = 256  #: frames per step (conv critic: batch_size // segment segments)
-    vae_steps: int = 30000  #: phase 1: VAE pre-training steps (encoder + decoder), ~10 epochs
+    vae_steps: int = 40000  #: phase 1: VAE pre-training steps (encoder + decoder), ~13 epochs
     critic_steps: int = 1000  #: phase 2: critic warm-up steps (VAE frozen)
-    gan_steps: int = 8000  #: phase 3: adversarial generator steps
+    gan_steps: int = 12000  #: phase 3: adversarial generator steps
     n_critic: int = 5  #: critic steps per generator step in phase 3
     lr_enc: float = 1e-3  #: encoder learning rate (Adam)
     lr_dec: float = 1e-3  #: decoder learning rate (Adam), incl. speaker embedding and variance
