@@ -116,6 +116,11 @@ class Trainer:
         gen.manual_seed(self.tc.seed)
         self.sampler = Sampler(data, cfg.model.unit_length(), gen)
         self.runner = StepRunner(self.model, cfg, self.sampler)
+        self.graphed = None
+        if self.device.type == "cuda" and self.tc.cuda_graph:
+            from .traingraph import GraphedSteps
+
+            self.graphed = GraphedSteps(self.runner)
         self.step = 0
         self.p1 = self.tc.vae_steps
         self.p2 = self.p1 + self.tc.critic_steps
@@ -131,7 +136,11 @@ class Trainer:
     def train_step(self) -> Dict[str, Any]:
         """Run the step ``self.step`` (of its phase) and advance the counter."""
         ph = self.phase()
-        if ph == 1:
+        if ph == 4:
+            raise RuntimeError("training is finished")
+        if self.graphed is not None:
+            m = self.graphed.step(ph)
+        elif ph == 1:
             m = self.runner.vae_step()
         elif ph == 2:
             m = self.runner.critic_steps(1)

@@ -56,8 +56,8 @@ class StepRunner:
         self.gen = sampler.gen
         dev = next(model.parameters()).device
         self.device = dev
-        fused = dev.type == "cuda"
-        kw = {"fused": True} if fused else {"foreach": True}
+        # CUDA: fused Adam, capturable so that whole steps can be captured in a graph
+        kw = {"fused": True, "capturable": True} if dev.type == "cuda" else {"foreach": True}
         self.enc_params = list(model.encoder.parameters())
         self.dec_params = list(model.decoder.parameters())
         self.critic_params = list(model.critic.parameters())
@@ -107,7 +107,8 @@ class StepRunner:
     # ------------------------------------------------------------------ networks
     def _autocast(self):
         if self.bf16:
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+            # no weight-cast cache: it would be stale across CUDA-graph replays
+            return torch.autocast(self.device.type, dtype=torch.bfloat16, cache_enabled=False)
         return contextlib.nullcontext()
 
     def enc(self, x: torch.Tensor):
@@ -187,6 +188,12 @@ class StepRunner:
 
     def gan_step(self) -> Metrics:
         """Phase 3: ``n_critic`` critic steps, then one generator (encoder + decoder) step."""
+        out = self.gan_step_body()
+        self.after_gan_step()
+        return out
+
+    def gan_step_body(self) -> Metrics:
+        """The device work of :meth:`gan_step` (no host logic: CUDA-graph capturable)."""
         m = self.critic_steps(self.tc.n_critic)
         # generator: VAE batch of frames + adversarial batch of other-speaker units
         x, spk = self.sampler.frames(self.batch)
@@ -205,7 +212,12 @@ class StepRunner:
         rec = gaussian_nll(x, mean, dlv)
         kl = kl_standard_normal(mu, lv)
         adv = generator_adv_loss(self.critic, mean_all[B:].reshape(n, L, D), tgt)
-        w = self._adv_weight(rec.detach(), adv.detach())
+        if self.tc.adv_balance == "fixed":
+            w = self.tc.adv_weight
+        else:
+            w = self.adv_w
+            self.acc_rec += rec.detach().abs()
+            self.acc_adv += adv.detach().abs()
         loss = rec + self.tc.kl_weight * kl + w * adv
         self.opt_enc.zero_grad(set_to_none=True)
         self.opt_dec.zero_grad(set_to_none=True)
@@ -215,17 +227,18 @@ class StepRunner:
         out = self._vae_metrics(rec, kl, mu, lv, dlv)
         out.update(m)
         out["adv"] = adv.detach()
-        out["adv_w"] = w.detach() if torch.is_tensor(w) else torch.tensor(w)
+        out["adv_w"] = (w.detach().clone() if torch.is_tensor(w)
+                        else torch.full((), float(w), device=self.device))
         return out
 
-    def _adv_weight(self, rec: torch.Tensor, adv: torch.Tensor):
-        """Fixed ``adv_weight``, or ``adv_weight * mean|rec| / mean|adv|`` re-estimated
-        every ``adv_balance_every`` generator steps (from the first step's values at first).
+    def after_gan_step(self) -> None:
+        """Adaptive balance: after the first generator step and then every
+        ``adv_balance_every`` steps, set ``w_adv = adv_weight * mean|rec| / mean|adv|``
+        over the steps since the last estimate (the first step uses ``adv_weight``).
+        Device-side tensors only, no host synchronisation.
         """
         if self.tc.adv_balance == "fixed":
-            return self.tc.adv_weight
-        self.acc_rec += rec.abs()
-        self.acc_adv += adv.abs()
+            return
         self.acc_n += 1
         if self.acc_n >= self.tc.adv_balance_every or not self.adv_estimated:
             ratio = self.acc_rec / self.acc_adv.clamp_min(1e-6)
@@ -234,7 +247,6 @@ class StepRunner:
             self.acc_adv.zero_()
             self.acc_n = 0
             self.adv_estimated = True
-        return self.adv_w
 
     def all_param_groups(self) -> List[List[torch.nn.Parameter]]:
         return [self.enc_params, self.dec_params, self.critic_params]
