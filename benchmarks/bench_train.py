@@ -189,6 +189,12 @@ def main(argv=None) -> int:
     if nth != torch_default_threads:
         cands[f"plain, {nth} thr"] = (nth, cands["plain"][1], cands["plain"][2])
     cands.update({k: (nth, r.vae_step, r.gan_step) for k, r in runners.items()})
+    if dev.type == "cuda" and cfg.train.cuda_graph:
+        from vawgan.traingraph import GraphedSteps
+
+        for k, r in list(runners.items()):
+            gs = GraphedSteps(r)
+            cands[k + " graph"] = (nth, lambda gs=gs: gs.step(1), lambda gs=gs: gs.step(3))
     best = {k: [float("inf"), float("inf")] for k in cands}
     for _ in range(args.rounds):
         for k, (threads, f1, f3) in cands.items():

@@ -182,7 +182,7 @@ class Trainer:
         if not path.exists():
             raise CheckpointError(f"{path}: no checkpoint to resume from")
         try:
-            obj = torch.load(path, map_location="cpu", weights_only=False)
+            obj = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as e:
             raise CheckpointError(f"{path}: corrupt or truncated checkpoint "
                                   f"({type(e).__name__})") from None
