@@ -153,7 +153,6 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--threads", type=int, default=0, help="0 = vawgan's default")
     ap.add_argument("--frames", type=int, default=200000, help="synthetic training frames")
-    ap.add_argument("--critic-arch", default="mlp")
     ap.add_argument("--precision", default="auto", help="second vawgan row (first is fp32)")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds")
     args = ap.parse_args(argv)
@@ -162,19 +161,17 @@ def main(argv=None) -> int:
     torch_default_threads = torch.get_num_threads()
     nth = set_threads(args.threads)
     dev = torch.device(args.device)
-    cfg = Config.from_dict({"model": {"critic_arch": args.critic_arch},
-                            "train": {"batch_size": args.batch}})
+    cfg = Config.from_dict({"train": {"batch_size": args.batch}})  # frame (MLP) critic
     data = synthetic_data(args.frames, 10, dev)
     print(f"device {dev}, torch {torch.__version__}, threads {nth} (torch default "
           f"{torch_default_threads}), batch {args.batch}, "
-          f"n_critic {cfg.train.n_critic}, critic {args.critic_arch}, "
+          f"n_critic {cfg.train.n_critic}, frame critic, "
           f"{data.n_frames} frames")
     torch.manual_seed(0)
     plain = PlainLoop(build_model(cfg.model, 10).to(dev), cfg, data)
     runners = {}
     for prec in ("fp32", args.precision):
-        c = Config.from_dict({"model": {"critic_arch": args.critic_arch},
-                              "train": {"batch_size": args.batch, "precision": prec}})
+        c = Config.from_dict({"train": {"batch_size": args.batch, "precision": prec}})
         torch.manual_seed(0)
         model = build_model(c.model, 10).to(dev)
         r = StepRunner(model, c, Sampler(data, c.model.unit_length(),
