@@ -118,7 +118,7 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
     else
         log "stage 3: training (device $device) -> $exp"
         resume=""
-        [ -d "$exp/checkpoints" ] && resume="--resume"
+        [ -f "$exp/checkpoint.pt" ] && resume="--resume"
         vawgan train --dump "$feats" --stats "$stats" --utts-file "$data/train.list" \
             --config "$conf" --outdir "$exp" --device "$device" $resume
     fi
@@ -162,7 +162,7 @@ fi
 if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
     for set in $sets; do
         log "stage 5: evaluation of $set -> $exp/results_$set.json, $exp/report_$set/"
-        python local/evaluate_pairs.py --exp "$exp" --set "$set" --data "$data" \
+        python local/evaluate_pairs.py --exp "$exp" --set "$set" --data "$data" --config "$conf" \
             --pairs "$pairs" --postfilter "$postfilter" --jobs "$jobs"
     done
     log "done. Report: $exp/report_dev/index.md; numbers: $exp/results_dev.md"

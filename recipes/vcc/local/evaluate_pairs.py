@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""Stage 5 of the VCC2016 recipe: evaluate every converted pair and write the report.
+
+For each source-target pair, the systems ``vae``, ``vawgan``, ``vawgan+<pf>`` (from
+``EXP/convert/<set>/<system>/<SRC>-<TGT>/``) and ``vocoder`` (analysis-synthesis of the
+target's own sentences) are compared with the target's natural recordings of the same
+sentences through ``vawgan.evaluate.evaluate`` (one code path for every system). GV and
+MS distances are per pair (a converted set against its target); the tables give the
+mean over pairs, over the four headline pairs of the quality bar
+(SF1-TF1, SM1-TM1, SF1-TM1, SM1-TF1) and over all pairs.
+
+Writes ``EXP/results_<set>.json``, ``EXP/results_<set>.md`` and the over-smoothing
+report of the headline pairs under ``EXP/report_<set>/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+HEADLINE = ["SF1-TF1", "SM1-TM1", "SF1-TM1", "SM1-TF1"]
+KEYS = [("mcd", "MCD [dB]", "{:.2f}"), ("f0_rmse", "F0 RMSE [Hz]", "{:.1f}"),
+        ("logf0_corr", "log-F0 corr", "{:.3f}"), ("vuv_error", "V/UV err [%]", "{:.1f}"),
+        ("gv_distance", "GVD", "{:.3f}"), ("ms_distance", "MSD [dB]", "{:.2f}")]
+
+
+def read_list(path: Path) -> dict:
+    out = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line:
+            out[Path(line).stem] = Path(line)
+    return out
+
+
+def wavs(folder: Path) -> dict:
+    return {p.stem: p for p in sorted(folder.glob("*.wav"))} if folder.is_dir() else {}
+
+
+def mean_over(results: dict, pairs: list, system: str) -> dict:
+    out = {}
+    for key, _, _ in KEYS:
+        vals = [results[p]["systems"][system]["summary"].get(key) for p in pairs
+                if system in results[p]["systems"]]
+        vals = [v for v in vals if v is not None and math.isfinite(v)]
+        out[key] = sum(vals) / len(vals) if vals else None
+    out["n_pairs"] = sum(1 for p in pairs if system in results[p]["systems"])
+    return out
+
+
+def table(summary: dict) -> str:
+    rows = ["| system | pairs | " + " | ".join(h for _, h, _ in KEYS) + " |",
+            "| --- | ---: |" + " ---: |" * len(KEYS)]
+    for name, s in summary.items():
+        cells = ["n/a" if s.get(k) is None else f.format(s[k]) for k, _, f in KEYS]
+        rows.append(f"| {name} | {s['n_pairs']} | " + " | ".join(cells) + " |")
+    return "\n".join(rows) + "\n"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--exp", type=Path, required=True)
+    ap.add_argument("--set", default="dev")
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--pairs", required=True, help="space-separated SRC-TGT pairs")
+    ap.add_argument("--postfilter", default="gv")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--config", type=Path, default=None, help="recipe YAML (feature section)")
+    ap.add_argument("--no-report", action="store_true")
+    args = ap.parse_args(argv)
+
+    from vawgan.config import load_config
+    from vawgan.evaluate import evaluate, markdown_table
+    from vawgan.errors import VawganError
+    from vawgan.io import atomic_write_text
+
+    cfg = load_config(args.config)
+    conv = args.exp / "convert" / args.set
+    systems_order = ["vae", "vawgan", f"vawgan+{args.postfilter}", "vocoder"]
+    cache: dict = {}
+    results, inputs = {}, {}
+    pairs = args.pairs.split()
+    for pair in pairs:
+        tgt = pair.split("-")[1]
+        ref_list = args.data / args.set / f"{tgt}.list"
+        if not ref_list.exists():
+            continue
+        ref = read_list(ref_list)
+        systems = {}
+        for name in systems_order:
+            folder = conv / "vocoder" / tgt if name == "vocoder" else conv / name / pair
+            files = wavs(folder)
+            if files:
+                systems[name] = files
+        if not systems:
+            print(f"evaluate_pairs: {pair}: nothing converted under {conv}", file=sys.stderr)
+            continue
+        print(f"evaluate_pairs: {args.set} {pair}: {', '.join(systems)}", file=sys.stderr)
+        try:
+            res, feats = evaluate(ref, systems, cfg.feature, jobs=args.jobs,
+                                  ms_fft=cfg.stats.ms_fft, features=cache)
+        except VawganError as e:
+            print(f"evaluate_pairs: {pair}: {e}", file=sys.stderr)
+            continue
+        cache.update(feats)
+        results[pair] = res
+        inputs[pair] = (ref, systems)
+    if not results:
+        print("evaluate_pairs: nothing to evaluate", file=sys.stderr)
+        return 1
+
+    names = [n for n in systems_order if any(n in r["systems"] for r in results.values())]
+    headline = [p for p in HEADLINE if p in results]
+    summary_head = {n: mean_over(results, headline, n) for n in names} if headline else {}
+    summary_all = {n: mean_over(results, list(results), n) for n in names}
+    doc = {"set": args.set, "pairs": results, "headline_pairs": headline,
+           "summary_headline": summary_head, "summary_all": summary_all}
+    atomic_write_text(args.exp / f"results_{args.set}.json", json.dumps(doc, indent=1))
+
+    md = [f"# Results on the {args.set} set ({args.exp.name})\n"]
+    if headline:
+        md += [f"## Headline pairs ({', '.join(headline)}), mean over pairs\n", table(summary_head)]
+    md += [f"## All {len(results)} pairs, mean over pairs\n", table(summary_all)]
+    md += ["## Per pair: MCD [dB] / GVD\n",
+           "| pair | " + " | ".join(names) + " |", "| --- |" + " ---: |" * len(names)]
+    for pair, res in results.items():
+        cells = []
+        for n in names:
+            s = res["systems"].get(n, {}).get("summary")
+            cells.append("n/a" if not s or s.get("mcd") is None
+                         else f"{s['mcd']:.2f} / {s['gv_distance']:.3f}")
+        md.append(f"| {pair} | " + " | ".join(cells) + " |")
+    md.append("\nMCD on c1..c24 after DTW over non-silent frames; GVD = mean over c1..c39 of "
+              "|log10(GV_conv / GV_target)|; MSD = RMS log modulation-spectrum difference. "
+              "VCC2016 data: Toda et al., Interspeech 2016.\n")
+    atomic_write_text(args.exp / f"results_{args.set}.md", "\n".join(md) + "\n")
+
+    if not args.no_report:
+        from vawgan.report import make_report
+
+        report_dir = args.exp / f"report_{args.set}"
+        index = [f"# Over-smoothing report ({args.exp.name}, {args.set})\n", "\n".join(md[1:3])]
+        for pair in headline or list(results)[:1]:
+            ref, systems = inputs[pair]
+            make_report(report_dir / pair, results[pair], cache, ref, systems,
+                        silence_db=cfg.feature.silence_db, ms_fft=cfg.stats.ms_fft,
+                        frame_period=cfg.feature.frame_period)
+            index += [f"\n## {pair}\n", markdown_table(results[pair]),
+                      f"![GV]({pair}/gv.png)\n![MS]({pair}/ms.png)\n"
+                      f"![scatter]({pair}/scatter.png)\n![trajectory]({pair}/trajectory.png)\n"]
+        atomic_write_text(report_dir / "index.md", "\n".join(index) + "\n")
+    print(f"evaluate_pairs: wrote {args.exp}/results_{args.set}.md", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
