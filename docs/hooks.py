@@ -6,10 +6,11 @@
 * ``<!-- gen:config -->`` becomes the table of every configuration key with its type,
   default and ``#:`` comment, from the dataclasses of :mod:`vawgan.config`.
 * ``<!-- gen:readme-two-commands -->`` becomes the section "The two commands" of the
-  README, verbatim.
+  README, verbatim; ``<!-- gen:pretrained-readme -->`` becomes
+  ``vawgan/pretrained/README.md`` (without its title).
 
 Registered in ``mkdocs.yml`` (``hooks: [docs/hooks.py]``). Also a script:
-``python docs/hooks.py cli|config|readme`` prints that page part as Markdown.
+``python docs/hooks.py cli|config|readme|pretrained`` prints that page part as Markdown.
 """
 
 from __future__ import annotations
@@ -180,10 +181,17 @@ def readme_two_commands() -> str:
     return m.group(1).strip() + "\n"
 
 
+def pretrained_readme() -> str:
+    """``vawgan/pretrained/README.md``, verbatim but for its title (the page has one)."""
+    text = (ROOT / "vawgan" / "pretrained" / "README.md").read_text(encoding="utf-8")
+    return re.sub(r"\A# [^\n]*\n", "", text).strip() + "\n"
+
+
 _MARKERS = {
     "<!-- gen:cli -->": cli_markdown,
     "<!-- gen:readme-two-commands -->": readme_two_commands,
     "<!-- gen:config -->": config_markdown,
+    "<!-- gen:pretrained-readme -->": pretrained_readme,
 }
 
 
@@ -196,5 +204,5 @@ def on_page_markdown(markdown: str, **kwargs) -> str:  # mkdocs hook
 
 if __name__ == "__main__":
     what = sys.argv[1] if len(sys.argv) > 1 else "cli"
-    print({"cli": cli_markdown, "config": config_markdown,
-           "readme": readme_two_commands}[what]())
+    print({"cli": cli_markdown, "config": config_markdown, "readme": readme_two_commands,
+           "pretrained": pretrained_readme}[what]())
