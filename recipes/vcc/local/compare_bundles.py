@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""Model selection on the dev set at the feature level (no synthesis): fast.
+
+Converts the dev sentences of each pair with every bundle given (posterior mean,
+source statistics of the training speaker, optional postfilter), straight from the
+feature dump, and compares them with the target's natural features of the same
+sentences: MCD (c1..c24, DTW, non-silent), F0 RMSE, GV distance and MS distance of the
+converted set against the natural set. This is what we use to choose defaults (KL
+weight, decoder variance, sizes, critic); the recipe's stage 5 reports the same
+metrics on resynthesized, re-analyzed speech.
+
+    python local/compare_bundles.py --dump dump/feats --data data/default \\
+        --bundle vae=exp/default/vae.pt --bundle vawgan=exp/default/vawgan.pt \\
+        --postfilter gv --out exp/compare.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+HEADLINE = "SF1-TF1 SM1-TM1 SF1-TM1 SM1-TF1"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dump", type=Path, required=True)
+    ap.add_argument("--data", type=Path, required=True, help="data/<tag> with dev.list")
+    ap.add_argument("--bundle", action="append", required=True, metavar="NAME=PATH")
+    ap.add_argument("--pairs", default=HEADLINE)
+    ap.add_argument("--postfilter", default="none", help="none, gv, ms or a comma list")
+    ap.add_argument("--out", type=Path, default=None, help="also write the table here")
+    args = ap.parse_args(argv)
+
+    import numpy as np
+
+    from vawgan import metrics
+    from vawgan.bundle import load_bundle
+    from vawgan.convert import convert_features, speaker_source_stats
+    from vawgan.evaluate import set_ms, stat_frames
+    from vawgan.features import load_features
+    from vawgan.io import atomic_write_text
+
+    dev = {}
+    for line in (args.data / "dev.list").read_text().split():
+        spk, utt = line.split("/")
+        dev.setdefault(spk, []).append(utt)
+    pairs = [tuple(p.split("-")) for p in args.pairs.split()]
+    feats = {}
+
+    def get(spk, utt):
+        if (spk, utt) not in feats:
+            feats[spk, utt] = load_features(args.dump / spk / f"{utt}.npz")
+        return feats[spk, utt]
+
+    rows = []
+    for spec in args.bundle:
+        name, path = spec.split("=", 1)
+        bundle = load_bundle(path)
+        silence_db = bundle.config.feature.silence_db
+        ms_fft = bundle.config.stats.ms_fft
+        for pf in args.postfilter.split(","):
+            acc = {k: [] for k in ("mcd", "f0_rmse", "gvd", "msd")}
+            for src, tgt in pairs:
+                utts = [u for u in dev.get(src, []) if u in dev.get(tgt, [])]
+                sst = speaker_source_stats(bundle, src)
+                conv = [convert_features(bundle, get(src, u), tgt, sst, pf) for u in utts]
+                refs = [get(tgt, u) for u in utts]
+                cmp = [metrics.compare_utterances(c, r, silence_db) for c, r in zip(conv, refs)]
+                acc["mcd"].append(np.mean([c["mcd"] for c in cmp]))
+                acc["f0_rmse"].append(np.nanmean([c["f0_rmse"] for c in cmp]))
+                cb = [stat_frames(c, silence_db) for c in conv]
+                rb = [stat_frames(r, silence_db) for r in refs]
+                acc["gvd"].append(metrics.gv_distance(metrics.global_variance(cb),
+                                                      metrics.global_variance(rb)))
+                acc["msd"].append(metrics.ms_distance(set_ms(cb, ms_fft), set_ms(rb, ms_fft),
+                                                      n_fft=ms_fft, precomputed=True))
+            row = {k: float(np.mean(v)) for k, v in acc.items()}
+            row["system"] = name if pf == "none" else f"{name}+{pf}"
+            rows.append(row)
+            print(f"{row['system']:24s} MCD {row['mcd']:.3f}  F0 {row['f0_rmse']:.1f} Hz  "
+                  f"GVD {row['gvd']:.3f}  MSD {row['msd']:.2f}", flush=True)
+    table = ["| system | MCD [dB] | F0 RMSE [Hz] | GVD | MSD [dB] |", "| --- | ---: | ---: | ---: | ---: |"]
+    table += [f"| {r['system']} | {r['mcd']:.3f} | {r['f0_rmse']:.1f} | {r['gvd']:.3f} | "
+              f"{r['msd']:.2f} |" for r in rows if all(math.isfinite(r[k]) for k in ("mcd", "gvd"))]
+    text = (f"Feature-level dev comparison, pairs {' '.join(f'{s}-{t}' for s, t in pairs)} "
+            "(mean over pairs)\n\n" + "\n".join(table) + "\n")
+    if args.out:
+        atomic_write_text(args.out, text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
