@@ -86,6 +86,47 @@ def test_mcep_argument_checks():
         mc2sp(np.zeros((2, 40)), 0.41, 1023)
 
 
+@pytest.mark.parametrize("n_in, order, alpha", [(1024, 39, 0.41), (40, 512, -0.41),
+                                                 (2048, 24, 0.554), (7, 3, -0.2), (1, 5, 0.1),
+                                                 (3, 0, 0.3), (16, 16, 0.0)])
+def test_freqt_matrix_equals_pysptk_freqt(n_in, order, alpha):
+    pysptk = pytest.importorskip("pysptk")
+    from vawgan.mcep import freqt_matrix
+
+    a = freqt_matrix(n_in, order, alpha)
+    assert a.shape == (order + 1, n_in)
+    rng = np.random.default_rng(n_in + order)
+    for c in rng.normal(size=(3, n_in)) / (1.0 + np.arange(n_in)):
+        ref = pysptk.freqt(np.ascontiguousarray(c), order, alpha)
+        np.testing.assert_allclose(a @ c, ref, rtol=1e-9, atol=1e-12 * np.max(np.abs(ref)))
+
+
+@pytest.mark.parametrize("fft_size, order, alpha", [(1024, 39, 0.41), (2048, 24, 0.544)])
+def test_mcep_matrices_equal_pysptk_on_the_identity(fft_size, order, alpha):
+    """Every column of the conversion matrices against pysptk's per-frame functions."""
+    pysptk = pytest.importorskip("pysptk")
+    from vawgan.mcep import mc2sp_matrix, sp2mc_matrix
+
+    n_bins = fft_size // 2 + 1
+    rows = np.arange(0, n_bins, 37)
+    ref = np.stack([pysptk.sp2mc(np.exp(np.eye(n_bins)[i]), order, alpha) for i in rows])
+    np.testing.assert_allclose(sp2mc_matrix(fft_size, order, alpha)[rows], ref, atol=1e-12)
+    ref = np.stack([np.log(pysptk.mc2sp(np.eye(order + 1)[i], alpha, fft_size))
+                    for i in range(order + 1)])
+    np.testing.assert_allclose(mc2sp_matrix(fft_size, order, alpha), ref, atol=1e-9)
+
+
+def test_mcep_does_not_import_pysptk():
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np; from vawgan.mcep import sp2mc, mc2sp; "
+            "mc2sp(sp2mc(np.ones((2, 513)), 39, 0.41), 0.41, 1024); "
+            "print('pysptk' in sys.modules, 'pkg_resources' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
 @settings(max_examples=10, deadline=None)
 @given(seed=st.integers(0, 2 ** 31 - 1), order=st.integers(4, 39),
        alpha=st.sampled_from([0.0, 0.31, 0.41, 0.554]))

@@ -7,9 +7,13 @@ conversions are *linear* in the log domain:
 * sp -> mcep: ``log|X|^2`` -> real cepstrum (``irfft``, ``c[0] /= 2``) -> ``freqt(alpha)``
 * mcep -> sp: ``freqt(-alpha)`` -> ``c[0] *= 2`` -> symmetric ``rfft`` -> ``exp``
 
-so each is one matrix. We build the matrix once per ``(fft_size, order, alpha)`` by
-pushing the identity through pysptk's own functions (so the conventions are pysptk's
-by construction) and then convert a whole utterance with one matrix product:
+so each is one matrix. ``freqt`` itself is a linear recursion (SPTK's ``freqt.c``): for
+the input coefficients taken last to first, ``g <- M g + c_k e_0`` with a fixed
+(order+1) x (order+1) matrix ``M``, so ``freqt(c) = A c`` with column ``k`` of ``A``
+equal to ``M^k e_0`` (:func:`freqt_matrix`). We build the matrices once per
+``(fft_size, order, alpha)`` in a few milliseconds of numpy (pysptk is not imported;
+the tests check :func:`freqt_matrix` against ``pysptk.freqt``) and then convert a whole
+utterance with one matrix product:
 
 .. math::  \\mathbf{C} = \\log \\mathbf{S} \\, \\mathbf{W}_{s \\to c}, \\qquad
            \\mathbf{S} = \\exp(\\mathbf{C} \\, \\mathbf{W}_{c \\to s})
@@ -43,16 +47,44 @@ def _check(order: int, alpha: float, fft_size: int) -> None:
         raise ValueError(f"fft_size must be an even number >= 2, got {fft_size}")
 
 
+def freqt_matrix(n_in: int, order: int, alpha: float) -> np.ndarray:
+    """Matrix ``A`` (order+1, n_in) with ``A @ c == pysptk.freqt(c, order, alpha)``.
+
+    SPTK's recursion, for ``k = n_in-1 .. 0``, updates ``d = g`` then
+    ``g[0] = c[k] + a d[0]``, ``g[1] = (1-a^2) d[0] + a d[1]``,
+    ``g[j] = d[j-1] + a (d[j] - g[j-1])``: that is ``g <- M g + c[k] e_0``, so the
+    result is ``sum_k M^k e_0 c[k]``.
+    """
+    if n_in < 1 or order < 0:
+        raise ValueError(f"freqt_matrix: need n_in >= 1 and order >= 0, got {n_in}, {order}")
+    m = order + 1
+    a = float(alpha)
+    step = np.zeros((m, m))
+    step[0, 0] = a
+    if m > 1:
+        step[1, 0] = 1.0 - a * a
+        step[1, 1] = a
+    for j in range(2, m):
+        step[j] = -a * step[j - 1]
+        step[j, j - 1] += 1.0
+        step[j, j] += a
+    out = np.empty((m, n_in))
+    col = np.zeros(m)
+    col[0] = 1.0
+    for k in range(n_in):
+        out[:, k] = col
+        col = step @ col
+    return out
+
+
 @lru_cache(maxsize=16)
 def sp2mc_matrix(fft_size: int, order: int, alpha: float) -> np.ndarray:
     """Matrix ``W`` (fft_size//2+1, order+1) with ``mcep = log(sp) @ W`` (pysptk.sp2mc)."""
     _check(order, alpha, fft_size)
-    import pysptk
-
     n_bins = fft_size // 2 + 1
     c = np.fft.irfft(np.eye(n_bins), n=fft_size, axis=-1)  # (n_bins, fft_size)
     c[:, 0] /= 2.0
-    w = np.stack([pysptk.freqt(np.ascontiguousarray(row), order, alpha) for row in c])
+    w = c @ freqt_matrix(fft_size, order, alpha).T
     w.setflags(write=False)
     return w
 
@@ -61,10 +93,7 @@ def sp2mc_matrix(fft_size: int, order: int, alpha: float) -> np.ndarray:
 def mc2sp_matrix(fft_size: int, order: int, alpha: float) -> np.ndarray:
     """Matrix ``W`` (order+1, fft_size//2+1) with ``log(sp) = mcep @ W`` (pysptk.mc2sp)."""
     _check(order, alpha, fft_size)
-    import pysptk
-
-    eye = np.eye(order + 1)
-    c = np.stack([pysptk.freqt(row, fft_size // 2, -alpha) for row in eye])  # (order+1, fft/2+1)
+    c = freqt_matrix(order + 1, fft_size // 2, -alpha).T  # (order+1, fft/2+1)
     c[:, 0] *= 2.0
     sym = np.zeros((order + 1, fft_size))
     half = fft_size // 2
