@@ -26,6 +26,8 @@ COMMANDS = {
     "convert": ("vawgan.convert", "convert many files with a model bundle"),
     "evaluate": ("vawgan.evaluate", "objective evaluation of converted speech"),
     "report": ("vawgan.report", "over-smoothing report: GV, MS, scatter plots, metric table"),
+    "bundle-upgrade": ("vawgan.bundle", "re-save old (torch.save) model bundles in the current "
+                                        "torch-free format"),
 }
 
 
