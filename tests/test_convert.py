@@ -291,15 +291,62 @@ def test_batch_bad_arguments(bundle_path, tmp_path, capsys):
 
 
 # ----------------------------------------------------------------------------- imports
-def test_single_conversion_imports_no_plotting_or_resampling(bundle_path, audio, tmp_path):
-    """vawgan-convert of a 16 kHz file needs torch, but neither matplotlib nor librosa."""
-    code = ("import sys; from vawgan.cli import convert_main; "
-            f"rc = convert_main([{str(audio / 'src.wav')!r}, {str(tmp_path / 'o.wav')!r}, "
-            f"'--model', {str(bundle_path)!r}]); "
-            "print(sorted(m for m in ('matplotlib', 'librosa', 'torch') if m in sys.modules)); "
-            "sys.exit(rc)")
+# (pkg_resources is not listed: pyworld's own __init__ imports it, floor included)
+HEAVY = ("torch", "pysptk", "matplotlib", "librosa", "joblib", "tqdm", "scipy")
+
+
+def _fresh_convert(argv, tmp_path, entry="convert_script"):
+    """Run the vawgan-convert console-script entry point in a fresh interpreter; report
+    which heavy modules it imported (written by an atexit-free hook before os._exit)."""
+    report = tmp_path / "modules.json"
+    code = ("import json, os, sys\n"
+            "import vawgan.cli as c\n"
+            "_exit = os._exit\n"
+            "def _report(rc):\n"
+            f"    open({str(report)!r}, 'w').write(json.dumps(sorted(m for m in {HEAVY!r} "
+            "if m in sys.modules)))\n"
+            "    _exit(rc)\n"
+            "os._exit = _report\n"
+            f"sys.argv = ['vawgan-convert'] + {[str(a) for a in argv]!r}\n"
+            f"c.{entry}()\n")
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                       cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.strip().splitlines()[-1] == "['torch']"
+    r = subprocess.run([sys.executable, "-X", "importtime", "-c", code], capture_output=True,
+                       text=True, env=env, cwd=tmp_path)
+    imported = json.loads(report.read_text()) if report.exists() else None
+    timed = {line.split("|")[-1].strip() for line in r.stderr.splitlines()
+             if line.startswith("import time:")}
+    return r, imported, timed
+
+
+def test_fresh_vawgan_convert_imports_no_torch(bundle_path, audio, tmp_path):
+    """The console script on a 16 kHz file: no torch, pysptk, plotting, resampling, joblib,
+    tqdm or scipy; checked in sys.modules and in -X importtime."""
+    r, imported, timed = _fresh_convert([audio / "src.wav", tmp_path / "o.wav", "--model",
+                                         bundle_path, "--reference", audio / "tgt.wav"], tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (tmp_path / "o.wav").is_file() and "mcd" in r.stdout
+    assert imported == ["scipy"] or imported == []  # scipy only for the DTW of --reference
+    assert "numpy" in timed and not {"torch", "pysptk", "matplotlib", "librosa"} & timed
+    r, imported, _ = _fresh_convert([audio / "src.wav", tmp_path / "p.wav", "--model",
+                                     bundle_path], tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert imported == []
+
+
+def test_legacy_torch_bundle_still_converts(bundle_path, bundle, audio, tmp_path, capsys):
+    """A format-1 (torch.save) bundle from vawgan 0.1.0 converts the same (torch imported)."""
+    from vawgan.bundle import LEGACY_VERSION, load_bundle
+
+    old = tmp_path / "old.pt"
+    torch.save({"format": "vawgan-bundle", "format_version": LEGACY_VERSION, "kind": bundle.kind,
+                "vawgan_version": "0.1.0", "config": bundle.config.to_dict(),
+                "speakers": bundle.speakers,
+                "stats": {s: bundle.stats[s].to_dict() for s in bundle.speakers},
+                "state_dict": {k: torch.from_numpy(v) for k, v in bundle.state_dict.items()},
+                "train_info": bundle.train_info}, old)
+    assert load_bundle(old).format_version == 1
+    for name, model in (("new.wav", bundle_path), ("old.wav", old)):
+        rc, _, err = _cli(capsys, audio / "src.wav", tmp_path / name, "--model", model,
+                          "--metrics-on", "none")
+        assert rc == 0, err
+    np.testing.assert_array_equal(sf.read(tmp_path / "new.wav")[0], sf.read(tmp_path / "old.wav")[0])

@@ -23,7 +23,7 @@ COMMANDS = {
     "f0-range": ("vawgan.f0", "propose a speaker's f0 range from its f0 histogram"),
     "analysis-synthesis": ("vawgan.anasyn", "resynthesize through the features (vocoder floor)"),
     "train": ("vawgan.train", "train the VAE and the VAW-GAN"),
-    "convert": ("vawgan.convert", "convert many files with a model bundle"),
+    "convert": ("vawgan.convert_batch", "convert many files with a model bundle"),
     "evaluate": ("vawgan.evaluate", "objective evaluation of converted speech"),
     "report": ("vawgan.report", "over-smoothing report: GV, MS, scatter plots, metric table"),
     "bundle-upgrade": ("vawgan.bundle", "re-save old (torch.save) model bundles in the current "

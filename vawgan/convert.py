@@ -1,4 +1,6 @@
-"""Voice conversion with a model bundle: ``vawgan-convert`` (one file) and ``vawgan convert`` (many).
+"""Voice conversion with a model bundle: the API and ``vawgan-convert`` (one file).
+
+``vawgan convert`` (many files, parallel) is :mod:`vawgan.convert_batch`, on this API.
 
 The pipeline, identical for both commands and for the Python API:
 
@@ -37,6 +39,11 @@ Shell::
     vawgan convert --model exp/vawgan.pt --source SF1 --target TM1 --in data/dev/SF1.list \\
         --out exp/convert/SF1-TM1 --jobs 2
 
+``vawgan-convert`` imports neither torch nor pysptk, librosa (unless the input must be
+resampled), matplotlib, joblib or tqdm: the bundle is read and run in numpy
+(:mod:`vawgan.bundle`), so the command costs little more than the WORLD analysis and
+synthesis themselves (``benchmarks/bench_convert.py``).
+
 Python::
 
     from vawgan.bundle import load_bundle
@@ -48,19 +55,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 import numpy as np
 
-from .audio import load_audio, resample, write_audio
+from .audio import resample, write_audio
 from .config import FeatureConfig
 from .errors import AudioError, BundleError, VawganError
-from .features import Features, analyze, analyze_file
+from .features import Features, analyze_file
 from .io import PathLike, same_file
 
 SINGLE_DESCRIPTION = ("convert one utterance to a target speaker's voice with a VAW-GAN "
@@ -69,7 +74,6 @@ SINGLE_DESCRIPTION = ("convert one utterance to a target speaker's voice with a 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "pretrained" / "vcc2016_vawgan.pt"
 POSTFILTERS = ("none", "gv", "ms")
 OUTPUT_SUFFIXES = (".wav", ".flac")
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aif", ".aiff")
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -387,29 +391,6 @@ def convert_file(bundle, in_path: PathLike, out_path: PathLike, target: Optional
 
 
 # ----------------------------------------------------------------------------- vawgan-convert
-class _Background:
-    """Run ``fn()`` in a thread; :meth:`result` joins and re-raises its exception."""
-
-    def __init__(self, fn: Callable[[], Any]):
-        self._value: Any = None
-        self._error: Optional[BaseException] = None
-
-        def body():
-            try:
-                self._value = fn()
-            except BaseException as e:  # handed to the caller in result()
-                self._error = e
-
-        self._thread = threading.Thread(target=body, name="vawgan-load-bundle", daemon=False)
-        self._thread.start()
-
-    def result(self):
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._value
-
-
 def add_single_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", type=Path, help="audio file to convert (any rate, mono or not)")
     parser.add_argument("output", type=Path, help="converted audio (.wav or .flac), written atomically")
@@ -463,27 +444,10 @@ def run_single(args) -> int:
     _check_paths(args.input, args.output)
     if args.reference is not None and not args.reference.is_file():
         raise AudioError(args.reference, "no such reference file")
-    # Validate the input before paying for torch; then import torch and load the bundle
-    # in a thread while WORLD analyzes the input (pyworld releases the GIL). The
-    # analysis uses the default feature settings speculatively and is redone in the
-    # rare case the bundle was trained with other ones.
-    guess = FeatureConfig()
-    x, fs_orig = load_audio(args.input, guess.fs, guess.min_frames * guess.frame_period / 1000.0)
-    loader = _Background(lambda: _load_bundle(model))
-    try:
-        feats = analyze(x, guess.fs, guess, name=args.input)
-    except BaseException:
-        try:
-            loader.result()  # wait for the thread; the analysis error is the one to show
-        except BaseException:
-            pass
-        raise
-    bundle = loader.result()
-    if bundle.config.feature != guess:
-        feats, fs_orig = analyze_file(args.input, bundle.config.feature)
+    bundle = _load_bundle(model)  # numpy only (format 2): a few tens of ms
     info = convert_file(bundle, args.input, args.output, args.target, args.source,
                         args.postfilter, args.pf_alpha, args.sr, args.reference,
-                        args.metrics_on, feats=feats, fs_orig=fs_orig)
+                        args.metrics_on)
     info["model"] = str(model)
     info["seconds"] = round(time.perf_counter() - t0, 3)
     if args.json:
@@ -498,143 +462,12 @@ def run_single(args) -> int:
     return 0
 
 
-# ----------------------------------------------------------------------------- vawgan convert
-def collect_audio(spec: PathLike, what: str = "--in") -> List[Path]:
-    """Audio files named by ``spec``: a folder (its audio files, sorted) or a list file.
-
-    A list file has one path per line (relative paths are relative to the list
-    file's folder); blank lines and lines starting with ``#`` are ignored.
-    """
-    spec = Path(spec)
-    if spec.is_dir():
-        files = sorted(p for p in spec.iterdir()
-                       if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
-        if not files:
-            raise VawganError(f"{spec}: {what} folder holds no audio files "
-                              f"({', '.join(AUDIO_SUFFIXES)})")
-        return files
-    if not spec.is_file():
-        raise VawganError(f"{spec}: {what} is neither a folder nor a list file")
-    try:
-        lines = spec.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError:
-        raise VawganError(f"{spec}: {what} is not a text list of audio paths (binary file)") from None
-    files = []
-    for line in lines:
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        p = Path(line)
-        files.append(p if p.is_absolute() else spec.parent / p)
-    if not files:
-        raise VawganError(f"{spec}: {what} list file names no audio files")
-    return files
+_MOVED = ("collect_audio", "add_arguments", "run", "AUDIO_SUFFIXES")
 
 
-_WORKER_BUNDLES: Dict[str, Any] = {}
+def __getattr__(name: str):  # the batch command moved to vawgan.convert_batch
+    if name in _MOVED:
+        from . import convert_batch
 
-
-def _worker_bundle(model: str):
-    """The bundle in a worker process, loaded once per process (torch with one thread)."""
-    if model not in _WORKER_BUNDLES:
-        import torch
-
-        torch.set_num_threads(1)
-        _WORKER_BUNDLES[model] = _load_bundle(Path(model))
-    return _WORKER_BUNDLES[model]
-
-
-def _convert_task(bundle_or_path, in_path: Path, out_path: Path, opts: Dict[str, Any]):
-    bundle = _worker_bundle(bundle_or_path) if isinstance(bundle_or_path, str) else bundle_or_path
-    try:
-        info = convert_file(bundle, in_path, out_path, **opts)
-        return {"input": str(in_path), "output": str(out_path), "ok": True,
-                "metrics": info["metrics"]}
-    except VawganError as e:
-        return {"input": str(in_path), "ok": False, "error": str(e)}
-    except Exception as e:  # keep the batch going; the report shows the type
-        return {"input": str(in_path), "ok": False,
-                "error": f"{in_path}: internal error {type(e).__name__}: {e}"}
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    _add_model_arguments(parser)
-    parser.add_argument("--in", dest="inputs", type=Path, required=True,
-                        help="folder of audio files, or a list file with one path per line")
-    parser.add_argument("--out", type=Path, required=True,
-                        help="output folder: <out>/<input name>.wav")
-    parser.add_argument("--jobs", type=int, default=1, help="parallel jobs (default 1)")
-    parser.add_argument("--backend", choices=("threads", "processes"), default="threads",
-                        help="joblib backend for --jobs > 1 (threads: WORLD releases the GIL "
-                             "and the model is shared; see benchmarks/bench_convert.py)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="convert again files whose output exists (default: skip them)")
-    parser.add_argument("--metrics-on", choices=("features", "output", "none"), default="features",
-                        help="what the per-file GV / MS distances are computed on")
-
-
-def run(args) -> int:
-    """``vawgan convert``: 0 when every file was converted or skipped, 1 if some failed."""
-    from joblib import Parallel, delayed
-    from tqdm import tqdm
-
-    _check_common_args(args)
-    if args.jobs == 0 or args.jobs < -1:
-        raise VawganError(f"--jobs {args.jobs}: use a positive number or -1 (all cores)")
-    model = resolve_model(args.model)
-    files = collect_audio(args.inputs)
-    seen: Dict[str, Path] = {}
-    for f in files:
-        if f.stem in seen:
-            raise VawganError(f"{args.inputs}: two inputs named {f.stem} ({seen[f.stem]}, {f}); "
-                              "outputs would collide")
-        seen[f.stem] = f
-    bundle = _load_bundle(model)
-    target = _check_speaker(bundle, args.target or default_target(bundle))
-    if args.source:
-        _check_speaker(bundle, args.source)
-    todo, skipped = [], []
-    for f in files:
-        out = args.out / f"{f.stem}.wav"
-        if out.exists() and not args.overwrite:
-            skipped.append(str(out))
-        else:
-            todo.append((f, out))
-    opts = dict(target=target, source=args.source, postfilter=args.postfilter,
-                pf_alpha=args.pf_alpha, metrics_on=args.metrics_on)
-    processes = args.backend == "processes" and args.jobs != 1
-    handle = str(model) if processes else bundle
-    t0 = time.perf_counter()
-    results = []
-    if todo:
-        par = Parallel(n_jobs=args.jobs, backend="loky" if processes else "threading",
-                       return_as="generator_unordered")
-        gen = par(delayed(_convert_task)(handle, f, out, opts) for f, out in todo)
-        for r in tqdm(gen, total=len(todo), desc=f"convert -> {target}", unit="file",
-                      disable=None):
-            results.append(r)
-    wall = time.perf_counter() - t0
-    ok = sorted((r for r in results if r["ok"]), key=lambda r: r["input"])
-    failed = sorted((r for r in results if not r["ok"]), key=lambda r: r["input"])
-    summary = {"model": str(model), "kind": bundle.kind, "target": target,
-               "source": args.source or "input", "postfilter": args.postfilter,
-               "converted": ok, "skipped": skipped,
-               "failed": [{"input": r["input"], "error": r["error"]} for r in failed],
-               "seconds": round(wall, 3)}
-    from .io import atomic_write_text
-
-    args.out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.out / "convert.json", json.dumps(summary, indent=1))
-    print(f"vawgan convert: {len(ok)} converted, {len(skipped)} skipped (output exists), "
-          f"{len(failed)} failed in {wall:.1f} s -> {args.out}")
-    gvd = [r["metrics"]["gv_distance"] for r in ok if "gv_distance" in r["metrics"]]
-    msd = [r["metrics"]["ms_distance"] for r in ok if "ms_distance" in r["metrics"]]
-    if gvd:
-        print(f"mean GV distance {np.mean(gvd):.4g}, mean MS distance "
-              f"{np.mean(msd) if msd else float('nan'):.4g} (to {target}'s natural statistics)")
-    if failed:
-        print(f"failed files ({len(failed)}):", file=sys.stderr)
-        for r in failed:
-            print(f"  {r['error']}", file=sys.stderr)
-        return 1
-    return 0
+        return getattr(convert_batch, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
