@@ -5,8 +5,10 @@
    ~3.5 s 16 kHz utterance, several repeats, median wall time; against a *floor* script,
    run the same way in the same run, that only imports pyworld + soundfile and does
    Harvest + CheapTrick + D4C + synthesis + write on the same file. Goal: <= 1.5x the
-   floor (so importing torch, loading the bundle and the metrics must hide behind or add
-   little to the WORLD analysis).
+   floor (imports, loading the bundle, the numpy networks and the metrics must add little
+   to the WORLD analysis). With ``--baseline-repo OLD_CHECKOUT`` the same command of
+   another checkout (e.g. ``git archive <commit> vawgan | tar -x -C /tmp/old``) is timed in the same
+   run, on a format-1 (torch.save) copy of the bundle, which old checkouts can read.
 2. **Batch.** ``vawgan convert`` of N files with ``--jobs 1`` and ``--jobs 2`` (threads
    and processes): files/s and real-time factor (wall time / audio duration), with
    the ratio to ``--jobs 1``.
@@ -15,7 +17,7 @@ Needs a model bundle: ``--model BUNDLE`` or the packaged default; without one it
 so and exits 0. Audio: VCC2016 (``../shared/data/vcc2016`` beside the repository) when
 present, else the ARCTIC wav shipped with pysptk.
 
-    python benchmarks/bench_convert.py --model exp/default/vawgan.pt --repeats 5 --n-files 8
+    python benchmarks/bench_convert.py --model exp/default/vawgan.pt --repeats 5 --n-files 54
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 VCC = REPO.parent / "shared" / "data" / "vcc2016" / "vcc2016_training"
@@ -52,9 +56,9 @@ CONVERT = "import vawgan.cli as c; c.convert_script()"
 BATCH = "import sys; from vawgan.cli import main; sys.exit(main())"
 
 
-def _env():
+def _env(repo=REPO):
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = str(repo) + os.pathsep + env.get("PYTHONPATH", "")
     env["PYTHONWARNINGS"] = "ignore"
     return env
 
@@ -88,6 +92,9 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=5, help="runs per single-file command")
     ap.add_argument("--n-files", type=int, default=8, help="files in the batch benchmark")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--baseline-repo", type=Path, default=None,
+                    help="another checkout whose vawgan-convert is timed too (format-1 bundle)")
+    ap.add_argument("--no-batch", action="store_true", help="single-file figures only")
     args = ap.parse_args(argv)
 
     sys.path.insert(0, str(REPO))
@@ -114,11 +121,23 @@ def main(argv=None) -> int:
                             env, args.repeats)
         t_conv, cv = _time([sys.executable, "-c", CONVERT, str(one), str(tmp / "conv.wav"),
                             "--model", str(model)], env, args.repeats)
+        t_old = None
+        if args.baseline_repo is not None:
+            legacy = _legacy_copy(model, tmp / "legacy.pt")
+            t_old, ol = _time([sys.executable, "-c", CONVERT, str(one), str(tmp / "old.wav"),
+                               "--model", str(legacy)], _env(args.baseline_repo.resolve()),
+                              args.repeats)
         print("\nsingle file, whole process (median of %d runs):" % args.repeats)
         print(f"  floor (pyworld analysis + synthesis)  {t_floor:6.2f} s   runs {_fmt(fl)}")
         print(f"  vawgan-convert in.wav out.wav          {t_conv:6.2f} s   runs {_fmt(cv)}")
         print(f"  ratio vawgan-convert / floor           {t_conv / t_floor:6.2f}x  (goal <= 1.5x)")
+        if t_old is not None:
+            print(f"  baseline {args.baseline_repo} (format-1 bundle):")
+            print(f"    vawgan-convert                       {t_old:6.2f} s   runs {_fmt(ol)}")
+            print(f"    ratio to the floor                   {t_old / t_floor:6.2f}x")
         print(f"  (for scale: python -c 'import torch'   {t_import:6.2f} s)")
+        if args.no_batch:
+            return 0
 
         ind = tmp / "in"
         ind.mkdir()
@@ -136,6 +155,24 @@ def main(argv=None) -> int:
             print(f"  --jobs {jobs} --backend {backend:9s} {t:6.2f} s  {len(files) / t:5.2f} files/s"
                   f"  RTF {t / total:.3f}  speed-up vs --jobs 1: {base / t:.2f}x")
     return 0
+
+
+def _legacy_copy(model: Path, dst: Path) -> Path:
+    """A format-1 (one torch.save) copy of a bundle, the format vawgan 0.1.0 reads."""
+    import torch
+
+    from vawgan.bundle import load_bundle
+
+    b = load_bundle(model)
+    torch.save({"format": "vawgan-bundle", "format_version": 1, "kind": b.kind,
+                "vawgan_version": b.vawgan_version, "config": b.config.to_dict(),
+                "speakers": b.speakers,
+                "stats": {s: (b.stats[s].to_dict() if hasattr(b.stats[s], "to_dict")
+                              else {k: np.asarray(v).tolist() for k, v in b.stats[s].items()})
+                          for s in b.speakers},
+                "state_dict": {k: torch.from_numpy(v.copy()) for k, v in b.state_dict.items()},
+                "train_info": b.train_info}, dst)
+    return dst
 
 
 def _fmt(ts):
