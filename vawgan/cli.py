@@ -41,13 +41,18 @@ def _setup_warnings() -> None:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
-def _run_module(prog: str, module_name: str, argv: List[str], description: str) -> int:
+def _run(prog: str, module_name: str, argv: List[str], description: str,
+         add: str = "add_arguments", run: str = "run") -> int:
+    """Build ``prog``'s parser from ``module.<add>``, call ``module.<run>(args)``.
+
+    User errors (:class:`VawganError`) become one line on stderr and exit code 1.
+    """
     module = importlib.import_module(module_name)
     parser = argparse.ArgumentParser(prog=prog, description=description)
-    module.add_arguments(parser)
+    getattr(module, add)(parser)
     args = parser.parse_args(argv)
     try:
-        return int(module.run(args) or 0)
+        return int(getattr(module, run)(args) or 0)
     except VawganError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 1
@@ -75,26 +80,17 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"vawgan: error: unknown command {name!r}\n\n{usage}", file=sys.stderr)
         return 2
     module_name, hlp = COMMANDS[name]
-    return _run_module(f"vawgan {name}", module_name, argv[1:], hlp)
+    return _run(f"vawgan {name}", module_name, argv[1:], hlp)
 
 
 def convert_main(argv: Optional[List[str]] = None) -> int:
     """``vawgan-convert in.wav out.wav [options]``."""
     _setup_warnings()
     argv = list(sys.argv[1:] if argv is None else argv)
-    module = importlib.import_module("vawgan.convert")
-    prog = "vawgan-convert"
-    parser = argparse.ArgumentParser(prog=prog, description=module.SINGLE_DESCRIPTION)
-    module.add_single_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return int(module.run_single(args) or 0)
-    except VawganError as e:
-        print(f"{prog}: error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
+    from .convert import SINGLE_DESCRIPTION
+
+    return _run("vawgan-convert", "vawgan.convert", argv, SINGLE_DESCRIPTION,
+                add="add_single_arguments", run="run_single")
 
 
 def convert_script() -> None:  # pragma: no cover - the console-script entry point
