@@ -329,3 +329,24 @@ def test_cuda_graph_matches_eager(tmp_path, dump, balance):
     t2.fit()
     for k, v in models[True].items():
         assert torch.allclose(v, t2.model.state_dict()[k], atol=1e-3, rtol=1e-3), k
+
+
+def test_init_from_vae_skips_phase1(tmp_path, data):
+    vae_cfg = tiny_cfg(train={"critic_steps": 0, "gan_steps": 0})
+    t1 = Trainer(vae_cfg, data, tmp_path / "vae", progress=False)
+    t1.fit()
+    assert (tmp_path / "vae" / "vae.pt").exists()
+    # a conv-critic GAN run starts from those encoder/decoder weights at phase 2
+    cfg = tiny_cfg(model={"critic_arch": "conv"})
+    t2 = Trainer(cfg, data, tmp_path / "gan", progress=False)
+    t2.init_from_vae(tmp_path / "vae" / "vae.pt")
+    assert t2.step == t2.p1 and t2.phase() == 2
+    for k, v in t1.model.state_dict().items():
+        if k.startswith(("encoder.", "decoder.")):
+            assert torch.equal(v, t2.model.state_dict()[k]), k
+    t2.fit()
+    assert t2.step == t2.total and (tmp_path / "gan" / "vawgan.pt").exists()
+    # a different encoder/decoder shape is refused
+    t3 = Trainer(tiny_cfg(model={"z_dim": 5}), data, tmp_path / "bad", progress=False)
+    with pytest.raises(CheckpointError, match="z_dim"):
+        t3.init_from_vae(tmp_path / "vae" / "vae.pt")

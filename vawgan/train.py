@@ -207,6 +207,37 @@ class Trainer:
             raise CheckpointError(f"{path}: checkpoint is at step {self.step}, past this "
                                   f"schedule's {self.total} steps")
 
+    def init_from_vae(self, path: PathLike) -> None:
+        """Take encoder and decoder weights from a VAE bundle and skip phase 1.
+
+        The bundle must come from the same speakers and the same encoder/decoder
+        settings (the critic settings may differ). ``vae.pt`` of this run is that
+        bundle's weights, re-saved with this run's config.
+        """
+        import torch
+
+        from .bundle import load_bundle
+
+        b = load_bundle(path)
+        if list(b.speakers) != list(self.data.speakers):
+            raise CheckpointError(f"{path}: speakers {b.speakers} differ from the data's "
+                                  f"{self.data.speakers}")
+        keys = ("z_dim", "hidden", "n_layers", "spk_dim", "decoder_variance", "min_logvar",
+                "leaky_slope", "arch")
+        theirs, ours = b.config.model, self.cfg.model
+        diff = [k for k in keys if getattr(theirs, k) != getattr(ours, k)]
+        if diff:
+            raise CheckpointError(f"{path}: model.{diff[0]} differs ({getattr(theirs, diff[0])} "
+                                  f"vs {getattr(ours, diff[0])})")
+        sd = {k: torch.from_numpy(v.copy()) for k, v in b.state_dict.items()
+              if k.startswith(("encoder.", "decoder."))}
+        missing, _ = self.model.load_state_dict(sd, strict=False)
+        if any(k.startswith(("encoder.", "decoder.")) for k in missing):
+            raise CheckpointError(f"{path}: encoder/decoder weights missing from the bundle")
+        self.step = self.p1
+        if self.p1 > 0:
+            self.save_bundle("vae", info={"init_from": str(path)})
+
     # ------------------------------------------------------------------ bundles
     def save_bundle(self, kind: str, path: Optional[PathLike] = None,
                     info: Optional[Dict[str, Any]] = None) -> Path:
@@ -352,6 +383,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (overrides train.threads; 0 = auto)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--init-vae", default=None, metavar="BUNDLE",
+                        help="start at phase 2 from the encoder/decoder of a VAE bundle made "
+                             "with the same model settings and data (skips VAE pre-training; "
+                             "e.g. to try critic variants from one pre-training)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -384,6 +419,10 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         trainer.load_checkpoint()
         print(f"vawgan train: resumed at step {trainer.step} (phase {trainer.phase()})")
+    elif args.init_vae:
+        trainer.init_from_vae(args.init_vae)
+        print(f"vawgan train: encoder/decoder from {args.init_vae}; starting at step "
+              f"{trainer.step} (phase {trainer.phase()})")
     if trainer.step >= trainer.total:
         print("vawgan train: already finished")
         if cfg.train.gan_steps > 0 and not (outdir / "vawgan.pt").exists():
