@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -89,3 +90,35 @@ def test_config_validation():
         build_model(cfg(), n_speakers=0)
     assert cfg(critic_arch="conv", segment=7).unit_length() == 7
     assert cfg(segment=7).unit_length() == 1
+
+
+# ---------------------------------------------------------------------- model.context
+def test_context_windows_clamp_at_edges():
+    from vawgan.bundle import context_windows as np_windows
+    from vawgan.model import context_windows
+
+    x = torch.tensor([[0.0, 10.0], [1.0, 11.0], [2.0, 12.0]])  # T=3, D=2
+    w = context_windows(x, 2)
+    assert w.shape == (3, 10)
+    frames = w.reshape(3, 5, 2)[..., 0]  # which frame fills each slot t-2..t+2
+    assert frames.tolist() == [[0, 0, 0, 1, 2], [0, 0, 1, 2, 2], [0, 1, 2, 2, 2]]
+    assert torch.equal(w.reshape(3, 5, 2)[..., 1], frames + 10)
+    assert np.array_equal(np_windows(x.numpy(), 2), w.numpy())
+    assert context_windows(x, 0) is x
+    assert context_windows(x[:1], 3).tolist() == [[0.0, 10.0] * 7]  # one frame: all copies
+    assert context_windows(x[:0], 2).shape == (0, 10)
+
+
+def test_context_encoder_input_size():
+    torch.manual_seed(0)
+    m = build_model(cfg(context=2), n_speakers=3)
+    assert m.encoder.net[0].in_features == 5 * 39
+    assert m.decoder.net[0].in_features == 5 + 3  # the decoder stays frame-wise
+    x = torch.randn(10, 39)
+    mu, lv = m.encoder(torch.randn(10, 5 * 39))
+    assert mu.shape == lv.shape == (10, 5)
+    assert m.convert(x, torch.tensor(1)).shape == (10, 39)  # windows built inside
+    assert m.critic(x[:, None, :], torch.zeros(10, dtype=torch.long)).shape == (10,)
+    with pytest.raises(ConfigError, match="context"):
+        cfg(context=-1)
+    assert ModelConfig().context == 0

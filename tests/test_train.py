@@ -350,3 +350,105 @@ def test_init_from_vae_skips_phase1(tmp_path, data):
     t3 = Trainer(tiny_cfg(model={"z_dim": 5}), data, tmp_path / "bad", progress=False)
     with pytest.raises(CheckpointError, match="z_dim"):
         t3.init_from_vae(tmp_path / "vae" / "vae.pt")
+
+
+# ---------------------------------------------------------------------- model.context
+def _tiny_data():
+    """Two utterances (3 and 4 frames) of speaker 0, one (5 frames) of speaker 1; D = 2,
+    frame values = row index (and row index + 100)."""
+    from vawgan.data import TrainingData
+
+    rows = torch.arange(12, dtype=torch.float32)
+    return TrainingData(frames=torch.stack([rows, rows + 100], 1),
+                        spk=torch.tensor([0] * 7 + [1] * 5), speakers=["A", "B"],
+                        spk_start=np.array([0, 7]), spk_count=np.array([7, 5]),
+                        utt_start=np.array([0, 3, 7]), utt_len=np.array([3, 4, 5]),
+                        utt_spk=np.array([0, 0, 1]))
+
+
+def test_context_windows_clamp_at_utterance_edges():
+    d = _tiny_data()
+    first, last = d.frame_bounds()
+    assert first.tolist() == [0, 0, 0, 3, 3, 3, 3, 7, 7, 7, 7, 7]
+    assert last.tolist() == [2, 2, 2, 6, 6, 6, 6, 11, 11, 11, 11, 11]
+    s = Sampler(d, 1, torch.Generator().manual_seed(0), context=2)
+    w = s.windows(torch.tensor([0, 2, 3, 4, 6, 7, 9, 11]))
+    assert w.shape == (8, 10)
+    got = w.reshape(8, 5, 2)
+    assert got[..., 0].long().tolist() == [[0, 0, 0, 1, 2], [0, 1, 2, 2, 2],   # utt 0
+                                           [3, 3, 3, 4, 5], [3, 3, 4, 5, 6], [4, 5, 6, 6, 6],
+                                           [7, 7, 7, 8, 9], [7, 8, 9, 10, 11],  # utt 2
+                                           [9, 10, 11, 11, 11]]
+    assert torch.equal(got[..., 1], got[..., 0] + 100)
+    # any leading shape: segments of L frames -> (n, L, (2k+1) D)
+    assert s.windows(torch.tensor([[3, 4], [5, 6]])).shape == (2, 2, 10)
+
+
+def test_context_sampler_draws(data):
+    """Context changes what the encoder is given, not which frames/units are drawn."""
+    ref = Sampler(data, 8, torch.Generator().manual_seed(3))
+    s0 = Sampler(data, 8, torch.Generator().manual_seed(3))
+    s2 = Sampler(data, 8, torch.Generator().manual_seed(3), context=2)
+    x, spk = ref.frames(64)
+    x0, spk0, in0 = s0.vae_batch(64)
+    x2, spk2, in2 = s2.vae_batch(64)
+    assert torch.equal(x, x0) and in0 is x0 and torch.equal(spk, spk0)
+    assert torch.equal(x, x2) and torch.equal(spk, spk2)
+    assert in2.shape == (64, 5 * 39)
+    assert torch.equal(in2[:, 2 * 39:3 * 39], x2)  # the centre of each window is the frame
+    real, spk, src = ref.adversarial(40)
+    real2, spk2, src2 = s2.adversarial(40)
+    assert torch.equal(real, real2) and torch.equal(spk, spk2)
+    assert src.shape == (40, 8, 39) and src2.shape == (40, 8, 5 * 39)
+    assert torch.equal(src2[..., 2 * 39:3 * 39], src)
+    assert torch.equal(ref.gen.get_state(), s2.gen.get_state())
+    with pytest.raises(ValueError, match="context"):
+        Sampler(data, 1, torch.Generator(), context=-1)
+
+
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+def test_context_training_all_phases(tmp_path, data, arch):
+    from vawgan.bundle import load_bundle
+
+    cfg = tiny_cfg(model={"context": 2, "critic_arch": arch})
+    t = Trainer(cfg, data, tmp_path, progress=False)
+    assert t.model.encoder.net[0].in_features == 5 * 39
+    t.fit()
+    assert t.step == t.total
+    h = _history(tmp_path)
+    assert {x["phase"] for x in h} == {1, 2, 3}
+    assert all(np.isfinite(x["rec"]) for x in h if "rec" in x)
+    assert all(np.isfinite(x["wdist"]) for x in h if "wdist" in x)
+    for kind in ("vae", "vawgan"):
+        b = load_bundle(tmp_path / f"{kind}.pt")
+        assert b.config.model.context == 2
+        assert b.state_dict["encoder.net.0.weight"].shape == (24, 5 * 39)
+    if arch == "conv":  # exact resume with context too
+        r = Trainer(cfg, data, tmp_path / "r", progress=False)
+        r.fit(max_steps=18)
+        r2 = Trainer(cfg, data, tmp_path / "r", progress=False)
+        r2.load_checkpoint()
+        assert r2.step == 18 and r2.phase() == 3
+        r2.fit()
+        for (k, x), y in zip(t.model.state_dict().items(), r2.model.state_dict().values()):
+            assert torch.equal(x, y), k
+
+
+def test_context_init_vae_must_match_and_old_checkpoints_resume(tmp_path, data):
+    vae_cfg = tiny_cfg(train={"critic_steps": 0, "gan_steps": 0})
+    Trainer(vae_cfg, data, tmp_path / "vae", progress=False).fit()
+    t = Trainer(tiny_cfg(model={"context": 1}), data, tmp_path / "gan", progress=False)
+    with pytest.raises(CheckpointError, match="context"):
+        t.init_from_vae(tmp_path / "vae" / "vae.pt")
+    # a checkpoint written before model.context existed resumes (the key defaults to 0)
+    a = Trainer(tiny_cfg(), data, tmp_path / "old", progress=False)
+    a.fit(max_steps=5)
+    ck = torch.load(tmp_path / "old" / "checkpoint.pt", weights_only=True)
+    del ck["config"]["model"]["context"]
+    torch.save(ck, tmp_path / "old" / "checkpoint.pt")
+    b = Trainer(tiny_cfg(), data, tmp_path / "old", progress=False)
+    b.load_checkpoint()
+    assert b.step == 5
+    c = Trainer(tiny_cfg(model={"context": 1}), data, tmp_path / "old", progress=False)
+    with pytest.raises(CheckpointError, match="model config differs"):
+        c.load_checkpoint()

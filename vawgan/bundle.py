@@ -166,7 +166,7 @@ def expected_shapes(cfg: Any, n_speakers: int, n_dims: int) -> Dict[str, Tuple[i
         if bias:
             shapes[f"{prefix}.{2 * n_layers}.bias"] = (n_out,)
 
-    mlp("encoder.net", n_dims, cfg.hidden, cfg.n_layers, 2 * cfg.z_dim)
+    mlp("encoder.net", (2 * cfg.context + 1) * n_dims, cfg.hidden, cfg.n_layers, 2 * cfg.z_dim)
     if cfg.decoder_variance == "learned":
         shapes["decoder.logvar"] = (n_dims,)
     shapes["decoder.embed.weight"] = (n_speakers, cfg.spk_dim)
@@ -189,6 +189,28 @@ def expected_shapes(cfg: Any, n_speakers: int, n_dims: int) -> Dict[str, Tuple[i
 def _softplus(x: np.ndarray) -> np.ndarray:
     # torch.nn.functional.softplus (beta 1, threshold 20: linear above it)
     return np.where(x > 20.0, x, np.logaddexp(0.0, np.minimum(x, 20.0)))
+
+
+def context_windows(x: np.ndarray, context: int) -> np.ndarray:
+    """Encoder inputs of one utterance: frames t-k..t+k of each frame t, concatenated.
+
+    Indices are clamped to the first/last frame (edge replication); ``context == 0``
+    returns ``x``. The numpy twin of :func:`vawgan.model.context_windows`.
+
+    Parameters
+    ----------
+    x : ndarray, shape (T, D)
+    context : int
+
+    Returns
+    -------
+    ndarray, shape (T, (2 * context + 1) * D)
+    """
+    if context == 0:
+        return x
+    T, D = x.shape
+    idx = np.clip(np.arange(T)[:, None] + np.arange(-context, context + 1), 0, max(T - 1, 0))
+    return x[idx].reshape(T, (2 * context + 1) * D)
 
 
 class NumpyGenerator:
@@ -216,6 +238,7 @@ class NumpyGenerator:
 
         self.z_dim = int(cfg.z_dim)
         self.n_dims = int(n_dims)
+        self.context = int(cfg.context)
         self.slope = np.float32(cfg.leaky_slope)
         self.variance = cfg.decoder_variance
         self.min_logvar = float(cfg.min_logvar)
@@ -234,7 +257,9 @@ class NumpyGenerator:
         return h
 
     def encode(self, x: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        """x (..., n_dims) normalized -> posterior (mu, logvar), each (..., z_dim)."""
+        """Encoder input (..., (2 * context + 1) * n_dims) normalized -> posterior
+        (mu, logvar), each (..., z_dim). With context, ``x`` holds windows
+        (:func:`context_windows`)."""
         h = self._mlp(np.asarray(x, dtype=np.float32), self.enc)
         return h[..., :self.z_dim], h[..., self.z_dim:]
 
@@ -253,8 +278,11 @@ class NumpyGenerator:
         return mean, lv.astype(np.float32)
 
     def convert(self, x: np.ndarray, target) -> np.ndarray:
-        """``VAWGAN.convert``: decoder mean of the posterior mean, (T, n_dims) float32."""
-        mu, _ = self.encode(x)
+        """``VAWGAN.convert``: decoder mean of the posterior mean, (T, n_dims) float32.
+
+        ``x`` (T, n_dims) is one utterance; with context its windows are built here.
+        """
+        mu, _ = self.encode(context_windows(np.asarray(x, dtype=np.float32), self.context))
         return self.decode(mu, target)[0]
 
 
@@ -400,13 +428,16 @@ class Bundle:
         """Convert raw c1..c39 of any source to the target speaker.
 
         ``y = decode(mu(encode((x - m_src) / s_src)), target) * s_tgt + m_tgt``: the
-        posterior mean is used (no sampling) and the decoder mean is returned. Runs in
-        numpy (:class:`NumpyGenerator`), without torch.
+        posterior mean is used (no sampling) and the decoder mean is returned. With
+        ``model.context = k > 0`` the encoder sees each frame's window t-k..t+k of the
+        normalized utterance, edge frames replicated. Runs in numpy
+        (:class:`NumpyGenerator`), without torch.
 
         Parameters
         ----------
         body : ndarray, shape (T, D)
-            Raw mel-cepstrum c1..c39 of the source.
+            Raw mel-cepstrum c1..c39 of the source: one whole utterance (silence
+            included, as analysed) when the model has context.
         source_mean, source_std : ndarray, shape (D,)
             The source speaker's statistics (for a speaker unseen in training too).
         target : str

@@ -151,6 +151,10 @@ class ModelConfig:
     """Network architecture (see :mod:`vawgan.model`)."""
 
     arch: str = "mlp"  #: encoder/decoder architecture: "mlp" (frame-wise)
+    #: frames of context on each side fed to the encoder (input t-k..t+k of the same
+    #: utterance, edge frames replicated); 0 = frame-wise, the baseline. The decoder
+    #: and the critics stay as they are.
+    context: int = 0
     critic_arch: str = "mlp"  #: "mlp" (frame-wise) or "conv" (1-D conv over segments)
     z_dim: int = 32  #: latent dimensions
     hidden: int = 256  #: hidden units per layer (encoder and decoder)
@@ -178,10 +182,16 @@ class ModelConfig:
                      "critic_layers", "segment", "conv_kernel"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"model.{name}={getattr(self, name)}: must be >= 1")
+        if self.context < 0:
+            raise ConfigError(f"model.context={self.context}: must be >= 0")
         if self.conv_kernel % 2 == 0:
             raise ConfigError(f"model.conv_kernel={self.conv_kernel}: must be odd")
         if not 0.0 <= self.leaky_slope < 1.0:
             raise ConfigError(f"model.leaky_slope={self.leaky_slope}: must be in [0, 1)")
+
+    def encoder_inputs(self, n_dims: int) -> int:
+        """Encoder input size: ``(2 * context + 1) * n_dims``."""
+        return (2 * self.context + 1) * n_dims
 
     def unit_length(self) -> int:
         """Frames per critic input: ``segment`` for the conv critic, 1 for the MLP."""

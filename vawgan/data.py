@@ -178,6 +178,24 @@ class TrainingData:
         start = np.concatenate([[0], np.cumsum(count)[:-1]]).astype(np.int64)
         return np.concatenate(arrs), start, count
 
+    def frame_bounds(self) -> Tuple[np.ndarray, np.ndarray]:
+        """First and last row of each frame's utterance.
+
+        Returns
+        -------
+        first, last : ndarray (N,) int64
+            Row ``i`` belongs to the utterance of rows ``first[i] .. last[i]``.
+        """
+        n = self.n_frames
+        first = np.full(n, -1, dtype=np.int64)
+        last = np.full(n, -1, dtype=np.int64)
+        for s0, m in zip(self.utt_start, self.utt_len):  # per utterance, not per frame
+            first[s0:s0 + m] = s0
+            last[s0:s0 + m] = s0 + m - 1
+        if np.any(first < 0):
+            raise ValueError(f"frame_bounds: row {int(np.argmax(first < 0))} is in no utterance")
+        return first, last
+
 
 def load_training_data(dump: PathLike, stats: StatsLike, utts: Union[PathLike, Sequence[str]],
                        silence_db: float = -20.0, feature_config=None, device="cpu",
@@ -267,14 +285,23 @@ class Sampler:
         Frames per critic unit (1 for the frame critic, ``model.segment`` for conv).
     generator : torch.Generator
         On the data's device; the only source of randomness (checkpoint its state).
+    context : int
+        ``model.context``: frames on each side of the encoder's input windows. The
+        encoder inputs returned by :meth:`vae_batch`, :meth:`units_not_of` and
+        :meth:`adversarial` are then windows (frames t-k..t+k of the same utterance,
+        concatenated, indices clamped to the utterance: edge replication), gathered
+        from the one frame tensor; with 0 they are the frames (the same draws either way).
     """
 
-    def __init__(self, data: TrainingData, unit: int, generator):
+    def __init__(self, data: TrainingData, unit: int, generator, context: int = 0):
         import torch
 
         self.data = data
         self.unit = int(unit)
         self.gen = generator
+        self.context = int(context)
+        if self.context < 0:
+            raise ValueError(f"Sampler: context={context} must be >= 0")
         dev = data.frames.device
         starts, start, count = data.unit_starts(self.unit)
         empty = [data.speakers[k] for k in range(data.n_speakers) if count[k] == 0]
@@ -287,6 +314,23 @@ class Sampler:
         self.n_units = int(len(starts))
         self.offsets = torch.arange(self.unit, device=dev)
         self.single_speaker = data.n_speakers == 1
+        if self.context > 0:
+            first, last = data.frame_bounds()
+            self.first = torch.from_numpy(first).to(dev)
+            self.last = torch.from_numpy(last).to(dev)
+            self.ctx_offsets = torch.arange(-self.context, self.context + 1, device=dev)
+
+    def windows(self, rows):
+        """Encoder inputs of frames ``rows`` (...,): (..., (2k+1) D) windows, or with
+        context 0 the frames (..., D)."""
+        import torch
+
+        if self.context == 0:
+            return self.data.frames[rows]
+        r = rows[..., None] + self.ctx_offsets  # (..., 2k+1)
+        r = torch.minimum(torch.maximum(r, self.first[rows][..., None]),
+                          self.last[rows][..., None])
+        return self.data.frames[r].flatten(-2)
 
     def frames(self, n: int):
         """``n`` random frames: x (n, D), speaker ids (n,)."""
@@ -295,6 +339,21 @@ class Sampler:
         idx = torch.randint(0, self.data.n_frames, (n,), generator=self.gen,
                             device=self.data.frames.device)
         return self.data.frames[idx], self.data.spk[idx]
+
+    def vae_batch(self, n: int):
+        """``n`` random frames with their encoder inputs: x (n, D), speaker ids (n,),
+        encoder input (n, (2k+1) D) (``x`` itself with context 0).
+
+        Draws exactly what :meth:`frames` draws.
+        """
+        if self.context == 0:
+            x, spk = self.frames(n)
+            return x, spk, x
+        import torch
+
+        idx = torch.randint(0, self.data.n_frames, (n,), generator=self.gen,
+                            device=self.data.frames.device)
+        return self.data.frames[idx], self.data.spk[idx], self.windows(idx)
 
     def _gather(self, u):
         rows = self.starts[u][:, None] + self.offsets  # (n, L)
@@ -316,19 +375,23 @@ class Sampler:
 
         Returns
         -------
-        x : Tensor (n, L, D)
+        x : Tensor (n, L, D) or, with context k > 0, (n, L, (2k+1) D)
+            The units as encoder inputs: frames, or each frame's window.
         """
         import torch
 
         if self.single_speaker:
-            return self._gather(torch.randint(0, self.n_units, spk.shape, generator=self.gen,
-                                              device=self.starts.device))[0]
-        cnt = self.count[spk]
-        r = torch.rand(spk.shape, generator=self.gen, device=self.starts.device,
-                       dtype=torch.float64)
-        v = (r * (self.n_units - cnt)).long()
-        v = v + cnt * (v >= self.start[spk]).long()
-        return self._gather(v)[0]
+            v = torch.randint(0, self.n_units, spk.shape, generator=self.gen,
+                              device=self.starts.device)
+        else:
+            cnt = self.count[spk]
+            r = torch.rand(spk.shape, generator=self.gen, device=self.starts.device,
+                           dtype=torch.float64)
+            v = (r * (self.n_units - cnt)).long()
+            v = v + cnt * (v >= self.start[spk]).long()
+        if self.context == 0:
+            return self._gather(v)[0]
+        return self.windows(self.starts[v][:, None] + self.offsets)
 
     def adversarial(self, n: int):
         """Real units of speakers s and source units of other speakers, to be converted to s.
@@ -338,7 +401,8 @@ class Sampler:
         real : Tensor (n, L, D)
         spk : LongTensor (n,)
             Speaker of each real unit = target of each conversion.
-        source : Tensor (n, L, D)
+        source : Tensor (n, L, D) or, with context k > 0, (n, L, (2k+1) D)
+            Encoder inputs (see :meth:`units_not_of`).
         """
         real, spk = self.units(n)
         return real, spk, self.units_not_of(spk)

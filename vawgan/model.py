@@ -2,7 +2,10 @@
 
 * :class:`Encoder`: per-speaker z-scored mel-cepstrum c1..c39 of one frame ->
   mean and log-variance of the Gaussian posterior q(z|x). It sees no speaker id, so
-  the latent code is pushed towards speaker-independent (phonetic) content.
+  the latent code is pushed towards speaker-independent (phonetic) content. With
+  ``model.context = k > 0`` its input for frame t is the window of frames t-k..t+k of
+  the same utterance (edge frames replicated, see :func:`context_windows`), i.e.
+  ``(2k+1) * 39`` values; the decoder stays frame-wise.
 * :class:`Decoder` (the generator): latent z + target-speaker embedding -> c1..c39 in
   normalized units, with a log-variance that is fixed (``"unit"``), learned per dim
   (``"learned"``, the default) or predicted per frame (``"frame"``).
@@ -46,6 +49,30 @@ def _mlp(n_in: int, hidden: int, n_layers: int, n_out: int, slope: float,
     return nn.Sequential(*layers)
 
 
+def context_windows(x: torch.Tensor, context: int) -> torch.Tensor:
+    """Encoder inputs of one utterance: frames t-k..t+k of each frame t, concatenated.
+
+    Indices are clamped to the first/last frame (edge replication). ``context == 0``
+    returns ``x`` itself. The numpy twin is :func:`vawgan.bundle.context_windows`.
+
+    Parameters
+    ----------
+    x : Tensor, shape (T, D)
+    context : int
+        k, frames on each side.
+
+    Returns
+    -------
+    Tensor, shape (T, (2k+1) * D)
+    """
+    if context == 0:
+        return x
+    T = x.shape[0]
+    idx = (torch.arange(T, device=x.device)[:, None]
+           + torch.arange(-context, context + 1, device=x.device)).clamp_(0, max(T - 1, 0))
+    return x[idx].reshape(T, (2 * context + 1) * x.shape[1])
+
+
 class Encoder(nn.Module):
     """q(z|x): a frame MLP returning the posterior mean and log-variance.
 
@@ -53,19 +80,22 @@ class Encoder(nn.Module):
     ----------
     cfg : ModelConfig
     n_dims : int
-        Input dims (39).
+        Dims per frame (39); the input has ``(2 * cfg.context + 1) * n_dims``.
     """
 
     def __init__(self, cfg: ModelConfig, n_dims: int = N_DIMS):
         super().__init__()
         self.z_dim = cfg.z_dim
-        self.net = _mlp(n_dims, cfg.hidden, cfg.n_layers, 2 * cfg.z_dim, cfg.leaky_slope)
+        self.context = cfg.context
+        self.n_in = cfg.encoder_inputs(n_dims)
+        self.net = _mlp(self.n_in, cfg.hidden, cfg.n_layers, 2 * cfg.z_dim, cfg.leaky_slope)
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """
         Parameters
         ----------
-        x : Tensor, shape (..., n_dims)
+        x : Tensor, shape (..., (2 * context + 1) * n_dims)
+            A frame, or with context its window (frames t-k..t+k concatenated).
 
         Returns
         -------
@@ -236,6 +266,8 @@ class VAWGAN(nn.Module):
         """Normalized frames -> normalized frames of the target speaker(s).
 
         Encodes with the posterior mean (no sampling) and returns the decoder mean.
+        With ``context > 0``, ``x`` is one utterance: its windows are built here
+        (:func:`context_windows`).
 
         Parameters
         ----------
@@ -246,7 +278,7 @@ class VAWGAN(nn.Module):
         -------
         Tensor, shape (T, n_dims)
         """
-        mu, _ = self.encoder(x)
+        mu, _ = self.encoder(context_windows(x, self.cfg.context))
         if target.dim() == 0:
             target = target.expand(x.shape[0])
         return self.decoder(mu, target)[0]

@@ -33,6 +33,7 @@ Example
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -40,7 +41,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-from .config import Config, load_config, save_config
+from .config import Config, ModelConfig, load_config, save_config
 from .errors import ConfigError, VawganError
 from .io import PathLike, atomic_path, atomic_write_text
 
@@ -114,7 +115,7 @@ class Trainer:
         self.model = build_model(cfg.model, data.n_speakers, data.n_dims).to(self.device)
         gen = torch.Generator(device=self.device)
         gen.manual_seed(self.tc.seed)
-        self.sampler = Sampler(data, cfg.model.unit_length(), gen)
+        self.sampler = Sampler(data, cfg.model.unit_length(), gen, context=cfg.model.context)
         self.runner = StepRunner(self.model, cfg, self.sampler)
         self.graphed = None
         if self.device.type == "cuda" and self.tc.cuda_graph:
@@ -193,7 +194,9 @@ class Trainer:
         if obj["data"] != self._data_signature():
             raise CheckpointError(f"{path}: made on other training data "
                                   f"({obj['data']['n_frames']} frames of {obj['data']['speakers']})")
-        if obj["config"]["model"] != self.cfg.to_dict()["model"]:
+        # keys added since the checkpoint was written (e.g. model.context) take their defaults
+        theirs = {**dataclasses.asdict(ModelConfig()), **obj["config"]["model"]}
+        if theirs != self.cfg.to_dict()["model"]:
             raise CheckpointError(f"{path}: model config differs from the checkpoint's")
         for k in ("seed", "batch_size", "n_critic"):
             if obj["config"]["train"][k] != getattr(self.tc, k):
@@ -223,7 +226,7 @@ class Trainer:
             raise CheckpointError(f"{path}: speakers {b.speakers} differ from the data's "
                                   f"{self.data.speakers}")
         keys = ("z_dim", "hidden", "n_layers", "spk_dim", "decoder_variance", "min_logvar",
-                "leaky_slope", "arch")
+                "leaky_slope", "arch", "context")
         theirs, ours = b.config.model, self.cfg.model
         diff = [k for k in keys if getattr(theirs, k) != getattr(ours, k)]
         if diff:
@@ -390,8 +393,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import dataclasses
-
     from .data import load_training_data
 
     cfg = load_config(args.config)

@@ -18,6 +18,11 @@ speakers converted to s*: ``fake = decode(z(x_other), s)``; it is conditioned on
 The adversarial term reaches the decoder and its speaker embedding only: ``z`` of the
 adversarial branch is detached, so the encoder's gradient comes from the VAE loss alone,
 and ``backward(inputs=...)`` leaves the critic's gradients untouched.
+
+With ``model.context = k > 0`` every encoder call gets windows of frames t-k..t+k
+(from the sampler: :meth:`~vawgan.data.Sampler.vae_batch`, ``units_not_of``,
+``adversarial``); the reconstruction target is the centre frame and the critics see
+decoder outputs and real frames/segments as with k = 0.
 """
 
 from __future__ import annotations
@@ -128,8 +133,8 @@ class StepRunner:
         return out.float()
 
     # ------------------------------------------------------------------ pieces
-    def _vae_terms(self, x: torch.Tensor, spk: torch.Tensor):
-        mu, lv = self.enc(x)
+    def _vae_terms(self, x: torch.Tensor, spk: torch.Tensor, xin: torch.Tensor):
+        mu, lv = self.enc(xin)
         z = reparameterize(mu, lv, self.gen)
         mean, dlv = self.dec(z, spk)
         rec = gaussian_nll(x, mean, dlv)
@@ -144,12 +149,13 @@ class StepRunner:
 
     @torch.no_grad()
     def _fake(self, source: torch.Tensor, spk: torch.Tensor) -> torch.Tensor:
-        """decode(z(source), spk) with the VAE frozen: (n, L, D) -> (n, L, D)."""
-        n, L, D = source.shape
-        mu, lv = self.enc(source.reshape(n * L, D))
+        """decode(z(source), spk) with the VAE frozen: encoder inputs (n, L, Din) ->
+        (n, L, D) (Din = D, or the window size with context)."""
+        n, L, Din = source.shape
+        mu, lv = self.enc(source.reshape(n * L, Din))
         z = reparameterize(mu, lv, self.gen)
         mean, _ = self.dec(z, spk.repeat_interleave(L))
-        return mean.reshape(n, L, D)
+        return mean.reshape(n, L, mean.shape[-1])
 
     def _critic_update(self, real, fake, spk) -> Metrics:
         loss, wdist, gp = critic_loss(self.critic, real, fake, spk, self.tc.gp_lambda,
@@ -162,8 +168,8 @@ class StepRunner:
     # ------------------------------------------------------------------ steps
     def vae_step(self) -> Metrics:
         """Phase 1: one encoder + decoder step on the VAE loss."""
-        x, spk = self.sampler.frames(self.batch)
-        rec, kl, mu, lv, dlv = self._vae_terms(x, spk)
+        x, spk, xin = self.sampler.vae_batch(self.batch)
+        rec, kl, mu, lv, dlv = self._vae_terms(x, spk, xin)
         loss = rec + self.tc.kl_weight * kl
         self.opt_enc.zero_grad(set_to_none=True)
         self.opt_dec.zero_grad(set_to_none=True)
@@ -196,12 +202,12 @@ class StepRunner:
         """The device work of :meth:`gan_step` (no host logic: CUDA-graph capturable)."""
         m = self.critic_steps(self.tc.n_critic)
         # generator: VAE batch of frames + adversarial batch of other-speaker units
-        x, spk = self.sampler.frames(self.batch)
+        x, spk, xin = self.sampler.vae_batch(self.batch)
         tgt = self.sampler.units(self.n_units)[1]
-        src = self.sampler.units_not_of(tgt)
-        n, L, D = src.shape
-        B = x.shape[0]
-        mu_all, lv_all = self.enc(torch.cat([x, src.reshape(n * L, D)]))
+        src = self.sampler.units_not_of(tgt)  # encoder inputs (n, L, Din)
+        n, L, Din = src.shape
+        B, D = x.shape
+        mu_all, lv_all = self.enc(torch.cat([xin, src.reshape(n * L, Din)]))
         z_all = reparameterize(mu_all, lv_all, self.gen)
         z_adv = z_all[B:].detach()  # the adversarial loss never reaches the encoder
         mean_all, dlv_all = self.dec(torch.cat([z_all[:B], z_adv]),
