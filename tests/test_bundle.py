@@ -170,11 +170,100 @@ def test_numpy_generator_equals_torch(tmp_path, variance, layers):
 
 @pytest.mark.parametrize("model_cfg", [{}, {"critic_arch": "conv", "critic_layers": 2},
                                        {"decoder_variance": "frame", "n_layers": 1},
-                                       {"decoder_variance": "unit", "critic_layers": 1}])
+                                       {"decoder_variance": "unit", "critic_layers": 1},
+                                       {"context": 2}, {"context": 1, "critic_arch": "conv"}])
 def test_expected_shapes_mirror_the_torch_model(model_cfg):
     cfg = Config.from_dict({"model": model_cfg}).model
     want = {k: tuple(v.shape) for k, v in build_model(cfg, 4, 39).state_dict().items()}
     assert expected_shapes(cfg, 4, 39) == want
+
+
+@pytest.mark.parametrize("context", [1, 3])
+def test_numpy_generator_equals_torch_with_context(tmp_path, context):
+    from vawgan.bundle import context_windows as np_windows
+    from vawgan.model import context_windows
+
+    cfg = Config.from_dict({"model": dict(hidden=64, z_dim=8, spk_dim=5, context=context)})
+    torch.manual_seed(context)
+    model = build_model(cfg.model, len(SPEAKERS))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(1.5).add_(0.1 * torch.randn_like(p))
+    path = tmp_path / "c.pt"
+    save_bundle(path, state_dict=model.state_dict(), config=cfg, speakers=SPEAKERS,
+                stats=_stats(), kind="vawgan")
+    g = load_bundle(path).generator
+    assert g.context == context
+    x = np.random.default_rng(0).normal(size=(200, 39)).astype(np.float32) * 2.0
+    xt = torch.from_numpy(x)
+    w = np_windows(x, context)
+    assert w.shape == (200, (2 * context + 1) * 39)
+    assert np.array_equal(w, context_windows(xt, context).numpy())
+    with torch.no_grad():
+        mu_t, lv_t = model.encoder(torch.from_numpy(w))
+        conv_t = model.convert(xt, torch.tensor(2))
+    mu, lv = g.encode(w)
+    for got, want in ((mu, mu_t), (lv, lv_t), (g.convert(x, 2), conv_t)):
+        want = want.numpy()
+        assert got.shape == want.shape
+        assert np.max(np.abs(got - want)) <= 1e-5
+
+
+def test_round_trip_and_convert_body_with_context(tmp_path):
+    from vawgan.model import context_windows
+
+    cfg = Config.from_dict({"model": {"hidden": 16, "z_dim": 4, "critic_hidden": 8,
+                                      "context": 2}})
+    torch.manual_seed(0)
+    model = build_model(cfg.model, len(SPEAKERS))
+    stats = _stats()
+    path = tmp_path / "ctx.pt"
+    save_bundle(path, state_dict=model.state_dict(), config=cfg, speakers=SPEAKERS,
+                stats=stats, kind="vae")
+    b = load_bundle(path)
+    assert b.config == cfg and b.config.model.context == 2
+    for k, v in model.state_dict().items():
+        assert np.array_equal(b.state_dict[k], v.numpy())
+    assert b.state_dict["encoder.net.0.weight"].shape == (16, 5 * 39)
+    rng = np.random.default_rng(1)
+    body = rng.normal(size=(50, 39))
+    sm, ss = rng.normal(size=39), 0.5 + rng.random(39)
+    y = b.convert_body(body, sm, ss, "TF2")
+    assert y.shape == (50, 39) and y.dtype == np.float64
+    # by hand: normalize, windows of the whole utterance (edge-replicated), encode, decode
+    x = torch.from_numpy(((body - sm) / ss).astype(np.float32))
+    with torch.no_grad():
+        mu, _ = model.encoder(context_windows(x, 2))
+        out = model.decoder(mu, torch.full((50,), 2, dtype=torch.long))[0].double().numpy()
+    want = out * np.asarray(stats["TF2"]["mcep_std"]) + np.asarray(stats["TF2"]["mcep_mean"])
+    assert np.allclose(y, want, atol=1e-5)
+    # a prefix converts the same except its last k frames, which see replicated edges
+    yp = b.convert_body(body[:10], sm, ss, "TF2")
+    assert np.allclose(yp[:8], y[:8], atol=1e-5) and not np.allclose(yp[8:], y[8:10])
+    assert b.convert_body(body[:1], sm, ss, "TF2").shape == (1, 39)
+    assert b.convert_body(body[:0], sm, ss, "TF2").shape == (0, 39)
+    # re-saved (bundle-upgrade path) it stays a context model
+    assert load_bundle(upgrade_bundle(path, tmp_path / "re.pt")).config.model.context == 2
+
+
+def test_bundle_without_context_key_loads(saved, tmp_path):
+    """Bundles written before model.context existed load as frame-wise models."""
+    path, model, cfg, stats = saved
+
+    def drop(meta):
+        del meta["config"]["model"]["context"]
+
+    old = _rewrite(path, tmp_path / "old.pt", meta_fn=drop)
+    b = load_bundle(old)
+    assert b.config.model.context == 0
+    body = np.random.default_rng(2).normal(size=(20, 39))
+    m, s = np.zeros(39), np.ones(39)
+    assert np.array_equal(b.convert_body(body, m, s, "TM1"),
+                          load_bundle(path).convert_body(body, m, s, "TM1"))
+    legacy_cfg = cfg.to_dict()
+    del legacy_cfg["model"]["context"]
+    _save_legacy(tmp_path / "v1.pt", model.state_dict(), cfg, stats, config=legacy_cfg)
+    assert load_bundle(tmp_path / "v1.pt").config.model.context == 0
 
 
 def test_convert_body_argument_errors(saved):

@@ -107,6 +107,40 @@ def test_source_speaker_statistics_are_used(bundle, audio):
     np.testing.assert_allclose(conv.body, want)
 
 
+def test_convert_with_context_bundle(audio, tmp_path):
+    """A bundle whose encoder sees 2 frames of context each side converts whole utterances."""
+    from vawgan.bundle import context_windows, load_bundle, save_bundle
+    from vawgan.model import build_model
+
+    cfg = Config.from_dict({"model": {"z_dim": 4, "hidden": 16, "n_layers": 1, "spk_dim": 2,
+                                      "critic_hidden": 8, "critic_layers": 1, "context": 2}})
+    feats, _ = analyze_file(audio / "src.wav", cfg.feature)
+    from vawgan.stats import compute_speaker_stats
+
+    st = compute_speaker_stats([feats], cfg.feature.silence_db, cfg.stats.ms_fft)
+    torch.manual_seed(0)
+    model = build_model(cfg.model, 2, 39)
+    path = tmp_path / "ctx.pt"
+    save_bundle(path, state_dict=model.state_dict(), config=cfg, speakers=["SRC", "TGT"],
+                stats={"SRC": st, "TGT": st}, kind="vae")
+    b = load_bundle(path)
+    conv = convert.convert_features(b, feats, "TGT")
+    T = feats.mcep.shape[0]
+    assert conv.body.shape == (T, 39) and conv.mcep.shape == feats.mcep.shape
+    assert np.all(np.isfinite(conv.body))
+    np.testing.assert_array_equal(conv.c0, feats.c0)
+    # the body is the torch model's conversion of the whole (normalized) utterance
+    s = convert.estimate_source_stats(feats, cfg.feature.silence_db)
+    x = ((feats.body - s.mcep_mean) / s.mcep_std).astype(np.float32)
+    with torch.no_grad():
+        mu, _ = model.encoder(torch.from_numpy(context_windows(x, 2)))
+        y = model.decoder(mu, torch.ones(T, dtype=torch.long))[0].double().numpy()
+    np.testing.assert_allclose(conv.body, y * st.mcep_std + st.mcep_mean, atol=1e-4)
+    out = tmp_path / "out.wav"
+    convert.convert_file(b, audio / "src.wav", out, "TGT")
+    assert sf.info(str(out)).frames > 0
+
+
 @pytest.mark.parametrize("kind", ["gv", "ms"])
 def test_postfilter_moves_toward_target(bundle, audio, kind):
     from vawgan.metrics import global_variance
