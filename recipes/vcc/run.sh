@@ -18,6 +18,10 @@
 set -euo pipefail
 
 log() { echo "[$(date -u +%H:%M:%S)] $(basename "$0") $*" >&2; }
+# wall time of each stage, appended to exp/<tag>/timing.tsv (stage, seconds, date)
+stage_t0=0
+stage_begin() { stage_t0=$(date +%s); }
+stage_end() { printf '%s\t%d\t%s\n' "$1" $(( $(date +%s) - stage_t0 )) "$(date -u +%FT%TZ)" >> "$exp/timing.tsv"; }
 die() { log "error: $*"; exit 1; }
 
 cd "$(dirname "${BASH_SOURCE[0]}")"
@@ -83,8 +87,10 @@ fi
 
 # ------------------------------------------------------------------ stage 0: data prep
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
+    stage_begin
     log "stage 0: data prep from $db -> $data"
     python local/data_prep.py --db "$db" --conf "$conf" --out "$data"
+    stage_end 0_data_prep
 fi
 corpus=$(cat "$data/corpus" 2>/dev/null) || die "$data/corpus missing: run stage 0"
 sets=""
@@ -94,6 +100,7 @@ done
 
 # ------------------------------------------------------------------ stage 1: features
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
+    stage_begin
     log "stage 1: feature extraction ($jobs jobs) -> $feats"
     cat "$data/train.list" "$data/dev.list" > "$data/extract.list"
     vawgan extract --corpus "$corpus" --out "$feats" --config "$conf" \
@@ -102,17 +109,21 @@ if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
         vawgan extract --corpus "$(cat "$data/eval_corpus")" --out "$dump/feats_eval" \
             --config "$conf" --f0-dir conf/f0 --utts-file "$data/eval.list" --jobs "$jobs"
     fi
+    stage_end 1_extract
 fi
 
 # ------------------------------------------------------------------ stage 2: statistics
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
+    stage_begin
     log "stage 2: statistics of the training split -> $stats"
     mkdir -p "$(dirname "$stats")"
     vawgan stats --dump "$feats" --utts-file "$data/train.list" --config "$conf" --out "$stats"
+    stage_end 2_stats
 fi
 
 # ------------------------------------------------------------------ stage 3: training
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
+    stage_begin
     if [ -f "$exp/vawgan.pt" ]; then
         log "stage 3: $exp/vawgan.pt exists, skipping training"
     else
@@ -122,6 +133,7 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
         vawgan train --dump "$feats" --stats "$stats" --utts-file "$data/train.list" \
             --config "$conf" --outdir "$exp" --device "$device" $resume
     fi
+    stage_end 3_train
 fi
 
 # ------------------------------------------------------------------ stage 4: conversion
@@ -132,6 +144,7 @@ print(" ".join(f"{s}-{t}" for s, t in load_config(sys.argv[1]).data.conversion_p
 PY
 )
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
+    stage_begin
     for set in $sets; do
         for pair in $pairs; do
             src=${pair%-*}; tgt=${pair#*-}
@@ -156,10 +169,12 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
             done < "$data/$set/$tgt.list"
         done
     done
+    stage_end 4_convert
 fi
 
 # ------------------------------------------------------------------ stage 5: evaluation
 if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
+    stage_begin
     for set in $sets; do
         log "stage 5: evaluation of $set -> $exp/results_$set.json, $exp/report_$set/"
         python local/evaluate_pairs.py --exp "$exp" --set "$set" --data "$data" --config "$conf" \
@@ -167,4 +182,5 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
     done
     log "done. Report: $exp/report_dev/index.md; numbers: $exp/results_dev.md"
     [ -f "$exp/results_dev.md" ] && cat "$exp/results_dev.md"
+    stage_end 5_evaluate
 fi
