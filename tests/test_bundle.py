@@ -69,7 +69,7 @@ def _rewrite(src, dst, meta_fn=None, members_fn=None, fix_sha=False):
 
 @pytest.fixture
 def saved(tmp_path):
-    cfg = Config.from_dict({"model": {"hidden": 16, "z_dim": 4, "critic_hidden": 8}})
+    cfg = Config.from_dict({"model": {"hidden": 16, "z_dim": 4, "critic_hidden": 8, "context": 0}})
     torch.manual_seed(0)
     model = build_model(cfg.model, len(SPEAKERS))
     path = tmp_path / "m.pt"
@@ -137,7 +137,7 @@ def test_convert_body_contract(saved):
                                     {"n_layers": 3}, {"n_layers": 4, "leaky_slope": 0.0}])
 def test_numpy_generator_equals_torch(tmp_path, variance, layers):
     cfg = Config.from_dict({"model": dict(hidden=64, z_dim=8, spk_dim=5, decoder_variance=variance,
-                                          min_logvar=-3.0, **layers)})
+                                          min_logvar=-3.0, context=0, **layers)})
     torch.manual_seed(len(variance) + layers["n_layers"])
     model = build_model(cfg.model, len(SPEAKERS))
     with torch.no_grad():  # away from the init: larger weights, biases, a varied logvar

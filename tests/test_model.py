@@ -13,7 +13,7 @@ from vawgan.model import ConvCritic, FrameCritic, build_model
 
 def cfg(**kw) -> ModelConfig:
     base = {"hidden": 16, "n_layers": 2, "z_dim": 5, "spk_dim": 3, "critic_hidden": 8,
-            "critic_layers": 2, "segment": 6}
+            "critic_layers": 2, "segment": 6, "context": 0}
     base.update(kw)
     return Config.from_dict({"model": base}).model
 
@@ -121,4 +121,4 @@ def test_context_encoder_input_size():
     assert m.critic(x[:, None, :], torch.zeros(10, dtype=torch.long)).shape == (10,)
     with pytest.raises(ConfigError, match="context"):
         cfg(context=-1)
-    assert ModelConfig().context == 0
+    assert ModelConfig().context == 2  # the default chosen on VCC2016 dev

@@ -16,7 +16,7 @@ from vawgan.errors import FeatureError
 from vawgan.train import CheckpointError, Trainer
 from vawgan.trainstep import StepRunner
 
-TINY = {"model": {"hidden": 24, "n_layers": 2, "z_dim": 6, "spk_dim": 4, "critic_hidden": 24,
+TINY = {"model": {"context": 0, "hidden": 24, "n_layers": 2, "z_dim": 6, "spk_dim": 4, "critic_hidden": 24,
                   "critic_layers": 2, "segment": 8},
         "train": {"batch_size": 32, "vae_steps": 12, "critic_steps": 4, "gan_steps": 6,
                   "n_critic": 2, "log_every": 3, "ckpt_every": 5, "threads": 1}}

@@ -317,7 +317,7 @@ class Bundle:
         self.vawgan_version = str(obj.get("vawgan_version", "?"))
         self.train_info = dict(obj.get("train_info") or {})
         try:
-            self.config = Config.from_dict(obj["config"])
+            self.config = Config.from_saved(obj["config"])
         except ConfigError as e:
             raise BundleError(f"{path}: bundle config is invalid ({e})") from None
         except Exception as e:  # not a mapping, ...

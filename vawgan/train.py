@@ -41,7 +41,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-from .config import Config, ModelConfig, load_config, save_config
+from .config import Config, load_config, save_config
 from .errors import ConfigError, VawganError
 from .io import PathLike, atomic_path, atomic_write_text
 
@@ -194,8 +194,9 @@ class Trainer:
         if obj["data"] != self._data_signature():
             raise CheckpointError(f"{path}: made on other training data "
                                   f"({obj['data']['n_frames']} frames of {obj['data']['speakers']})")
-        # keys added since the checkpoint was written (e.g. model.context) take their defaults
-        theirs = {**dataclasses.asdict(ModelConfig()), **obj["config"]["model"]}
+        # keys added since the checkpoint was written (e.g. model.context) take the value
+        # that reproduces the old behaviour
+        theirs = Config.from_saved(obj["config"]).to_dict()["model"]
         if theirs != self.cfg.to_dict()["model"]:
             raise CheckpointError(f"{path}: model config differs from the checkpoint's")
         for k in ("seed", "batch_size", "n_critic"):
