@@ -309,3 +309,17 @@ def test_nonsilent_is_level_independent():
     m = feats.nonsilent(-20.0)
     assert not m[5:35].any() and m[60:].all()
     np.testing.assert_array_equal(m, quiet.nonsilent(-20.0))
+
+
+def test_atomic_outputs_have_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    from vawgan.io import atomic_write_text
+
+    umask = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "a.txt", "x")
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o644
