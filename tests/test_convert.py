@@ -384,3 +384,13 @@ def test_legacy_torch_bundle_still_converts(bundle_path, bundle, audio, tmp_path
                           "--metrics-on", "none")
         assert rc == 0, err
     np.testing.assert_array_equal(sf.read(tmp_path / "new.wav")[0], sf.read(tmp_path / "old.wav")[0])
+
+
+def test_cli_default_postfilter_is_gv():
+    """The default chosen on the VCC2016 dev set (docs/results.md)."""
+    import argparse
+
+    for add in (convert.add_single_arguments,):
+        p = argparse.ArgumentParser()
+        add(p)
+        assert p.parse_args(["a.wav", "b.wav"]).postfilter == "gv"

@@ -152,7 +152,8 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
             log "stage 4: $set $src -> $tgt"
             for sys in vae vawgan; do
                 vawgan convert --model "$exp/$sys.pt" --source "$src" --target "$tgt" \
-                    --in "$data/$set/$src.list" --out "$exp/convert/$set/$sys/$pair" --jobs "$jobs"
+                    --postfilter none --in "$data/$set/$src.list" \
+                    --out "$exp/convert/$set/$sys/$pair" --jobs "$jobs"
             done
             vawgan convert --model "$exp/vawgan.pt" --source "$src" --target "$tgt" \
                 --postfilter "$postfilter" --in "$data/$set/$src.list" \
