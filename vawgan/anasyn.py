@@ -21,12 +21,10 @@ import sys
 from pathlib import Path
 from typing import Dict, Optional
 
+from .audio import check_output_path
 from .config import FeatureConfig, load_config
 from .errors import AudioError
-from .io import PathLike, same_file
-
-#: output formats ``write_audio`` can produce
-OUTPUT_SUFFIXES = (".wav", ".flac")
+from .io import PathLike
 
 
 def analysis_synthesis(in_path: PathLike, out_path: PathLike,
@@ -64,7 +62,7 @@ def analysis_synthesis(in_path: PathLike, out_path: PathLike,
 
     cfg = cfg or FeatureConfig()
     in_path, out_path = Path(in_path), Path(out_path)
-    check_paths(in_path, out_path)
+    check_output_path(in_path, out_path)
     if sr is not None and not 8000 <= int(sr) <= 192000:
         raise AudioError(out_path, f"output rate {sr} Hz: use 8000..192000")
     feats, fs_in = analyze_file(in_path, cfg)
@@ -95,16 +93,6 @@ def analysis_synthesis(in_path: PathLike, out_path: PathLike,
         "vuv_error": cmp["vuv_error"],
         "n_aligned": cmp["n_frames"],
     }
-
-
-def check_paths(in_path: Path, out_path: Path) -> None:
-    """One-line AudioError for an output that is unusable or would overwrite the input."""
-    if out_path.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise AudioError(out_path, f"output must end in {' or '.join(OUTPUT_SUFFIXES)}")
-    if out_path.is_dir():
-        raise AudioError(out_path, "is a directory; give an output file name")
-    if in_path.exists() and same_file(in_path, out_path):
-        raise AudioError(out_path, "is the input file; refusing to overwrite it")
 
 
 def format_report(res: Dict[str, object]) -> str:

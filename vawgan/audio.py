@@ -121,5 +121,22 @@ def write_audio(path: PathLike, x: np.ndarray, fs: int, subtype: str = "PCM_16")
         sf.write(str(tmp), x, int(fs), subtype=subtype, format=fmt)
 
 
+#: file types the converters write
+OUTPUT_SUFFIXES = (".wav", ".flac")
+
+
+def check_output_path(in_path: PathLike, out_path: PathLike) -> None:
+    """One-line AudioError for an output that is unusable or would overwrite the input."""
+    from .io import same_file
+
+    in_path, out_path = Path(in_path), Path(out_path)
+    if out_path.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise AudioError(out_path, f"output must end in {' or '.join(OUTPUT_SUFFIXES)}")
+    if out_path.is_dir():
+        raise AudioError(out_path, "is a directory; give an output file name")
+    if in_path.exists() and same_file(in_path, out_path):
+        raise AudioError(out_path, "is the input file; refusing to overwrite it")
+
+
 def seconds(n_samples: int, fs: int) -> float:
     return n_samples / float(fs) if fs else math.nan

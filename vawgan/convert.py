@@ -62,18 +62,17 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
-from .audio import resample, write_audio
+from .audio import check_output_path, resample, write_audio
 from .config import FeatureConfig
 from .errors import AudioError, BundleError, VawganError
 from .features import Features, analyze_file
-from .io import PathLike, same_file
+from .io import PathLike
 
 SINGLE_DESCRIPTION = ("convert one utterance to a target speaker's voice with a VAW-GAN "
                       "bundle and report its over-smoothing (GV / MS distance)")
 #: where the lead installs the default model (see vawgan/pretrained/README.md)
 DEFAULT_MODEL = Path(__file__).resolve().parent / "pretrained" / "vcc2016_vawgan.pt"
 POSTFILTERS = ("none", "gv", "ms")
-OUTPUT_SUFFIXES = (".wav", ".flac")
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -315,15 +314,6 @@ def utterance_metrics(feats: Features, target_stats=None, ms_fft: int = 256,
     return out
 
 
-def _check_paths(in_path: Path, out_path: Path) -> None:
-    if out_path.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise AudioError(out_path, f"output must end in {' or '.join(OUTPUT_SUFFIXES)}")
-    if out_path.is_dir():
-        raise AudioError(out_path, "is a directory; give an output file name")
-    if in_path.exists() and same_file(in_path, out_path):
-        raise AudioError(out_path, "is the input file; refusing to overwrite it")
-
-
 def _write(conv: Features, out_path: Path, fs_out: int) -> float:
     from .features import synthesize
 
@@ -367,7 +357,7 @@ def convert_file(bundle, in_path: PathLike, out_path: PathLike, target: Optional
         :func:`utterance_metrics`).
     """
     in_path, out_path = Path(in_path), Path(out_path)
-    _check_paths(in_path, out_path)
+    check_output_path(in_path, out_path)
     if metrics_on not in ("features", "output", "none"):
         raise ValueError(f"metrics_on must be 'features', 'output' or 'none', got {metrics_on!r}")
     cfg: FeatureConfig = bundle.config.feature
@@ -444,7 +434,7 @@ def run_single(args) -> int:
     t0 = time.perf_counter()
     _check_common_args(args)
     model = resolve_model(args.model)
-    _check_paths(args.input, args.output)
+    check_output_path(args.input, args.output)
     if args.reference is not None and not args.reference.is_file():
         raise AudioError(args.reference, "no such reference file")
     bundle = _load_bundle(model)  # numpy only (format 2): a few tens of ms

@@ -321,7 +321,6 @@ def run(args: argparse.Namespace) -> int:
     floor, ceil = propose_f0_range(f0)
     q = np.percentile(f0, [1, 25, 50, 75, 99])
     below, above = float(np.mean(f0 < floor)), float(np.mean(f0 > ceil))
-    outside = below + above
     note = (f"Proposed by `vawgan f0-range` from {len(items) - len(failures)} utterances "
             f"({f0.size} voiced frames, search {lo:g}-{hi:g} Hz):\n"
             f"voiced f0 percentiles 1/25/50/75/99 = "
