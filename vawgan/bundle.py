@@ -471,19 +471,24 @@ class Bundle:
 
 
 # ----------------------------------------------------------------------------- reading
-def _read_v2(path: Path, z: zipfile.ZipFile) -> Dict[str, Any]:
-    try:
-        meta = json.loads(z.read(META).decode("utf-8"))
-    except (ValueError, UnicodeDecodeError):
-        raise BundleError(f"{path}: corrupt model bundle (unreadable {META})") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+def _check_header(path: Path, obj: Any) -> None:
+    """BundleError unless ``obj`` is a bundle header of a format this vawgan reads."""
+    if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise BundleError(f"{path}: not a vawgan model bundle")
-    ver = meta.get("format_version")
+    ver = obj.get("format_version")
     if not isinstance(ver, int) or isinstance(ver, bool):
         raise BundleError(f"{path}: bundle has no valid format_version")
     if ver > FORMAT_VERSION:
         raise BundleError(f"{path}: bundle format {ver} is newer than this vawgan reads "
                           f"({FORMAT_VERSION}); upgrade vawgan")
+
+
+def _read_v2(path: Path, z: zipfile.ZipFile) -> Dict[str, Any]:
+    try:
+        meta = json.loads(z.read(META).decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise BundleError(f"{path}: corrupt model bundle (unreadable {META})") from None
+    _check_header(path, meta)
     missing = [k for k in _META_KEYS if k not in meta]
     if missing:
         raise BundleError(f"{path}: bundle lacks '{missing[0]}'")
@@ -525,14 +530,7 @@ def _read_legacy(path: Path) -> Dict[str, Any]:
     except Exception as e:  # zip errors, unpickling errors, EOF: all mean unusable
         raise BundleError(f"{path}: corrupt or truncated model bundle "
                           f"({type(e).__name__})") from None
-    if not isinstance(obj, dict) or obj.get("format") != FORMAT:
-        raise BundleError(f"{path}: not a vawgan model bundle")
-    ver = obj.get("format_version")
-    if not isinstance(ver, int) or isinstance(ver, bool):
-        raise BundleError(f"{path}: bundle has no valid format_version")
-    if ver > FORMAT_VERSION:
-        raise BundleError(f"{path}: bundle format {ver} is newer than this vawgan reads "
-                          f"({FORMAT_VERSION}); upgrade vawgan")
+    _check_header(path, obj)
     if "state_dict" in obj:
         sd = obj["state_dict"]
         if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):

@@ -21,7 +21,7 @@ import math
 import sys
 from pathlib import Path
 
-HEADLINE = "SF1-TF1 SM1-TM1 SF1-TM1 SM1-TF1"
+from evaluate_pairs import HEADLINE  # noqa: E402  (local/ is on sys.path when run as a script)
 
 
 def main(argv=None) -> int:
@@ -29,7 +29,7 @@ def main(argv=None) -> int:
     ap.add_argument("--dump", type=Path, required=True)
     ap.add_argument("--data", type=Path, required=True, help="data/<tag> with dev.list")
     ap.add_argument("--bundle", action="append", required=True, metavar="NAME=PATH")
-    ap.add_argument("--pairs", default=HEADLINE)
+    ap.add_argument("--pairs", default=" ".join(HEADLINE))
     ap.add_argument("--postfilter", default="none", help="none, gv, ms or a comma list")
     ap.add_argument("--out", type=Path, default=None, help="also write the table here")
     args = ap.parse_args(argv)

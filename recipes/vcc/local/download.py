@@ -11,7 +11,6 @@ Offline it stops with a message saying how to pass ``--db`` instead.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import urllib.error
 import urllib.request
