@@ -58,7 +58,7 @@ def bundle_path(audio, tmp_path_factory):
              for spk, name in (("SRC", "src"), ("TGT", "tgt"))}
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("model") / "tiny.pt"
-    save_bundle(path, state_dict=build_model(cfg.model, 2, 39).state_dict(), config=cfg,
+    save_bundle(path, model=build_model(cfg.model, 2, 39), config=cfg,
                 speakers=["SRC", "TGT"], stats=stats, kind="vae", train_info={"steps": 0})
     return path
 
@@ -109,8 +109,8 @@ def test_source_speaker_statistics_are_used(bundle, audio):
 
 def test_convert_with_context_bundle(audio, tmp_path):
     """A bundle whose encoder sees 2 frames of context each side converts whole utterances."""
-    from vawgan.bundle import context_windows, load_bundle, save_bundle
-    from vawgan.model import build_model
+    from vawgan.bundle import load_bundle, save_bundle
+    from vawgan.model import build_model, context_windows
 
     cfg = Config.from_dict({"model": {"z_dim": 4, "hidden": 16, "n_layers": 1, "spk_dim": 2,
                                       "critic_hidden": 8, "critic_layers": 1, "context": 2}})
@@ -121,7 +121,7 @@ def test_convert_with_context_bundle(audio, tmp_path):
     torch.manual_seed(0)
     model = build_model(cfg.model, 2, 39)
     path = tmp_path / "ctx.pt"
-    save_bundle(path, state_dict=model.state_dict(), config=cfg, speakers=["SRC", "TGT"],
+    save_bundle(path, model=model, config=cfg, speakers=["SRC", "TGT"],
                 stats={"SRC": st, "TGT": st}, kind="vae")
     b = load_bundle(path)
     conv = convert.convert_features(b, feats, "TGT")
@@ -133,7 +133,7 @@ def test_convert_with_context_bundle(audio, tmp_path):
     s = convert.estimate_source_stats(feats, cfg.feature.silence_db)
     x = ((feats.body - s.mcep_mean) / s.mcep_std).astype(np.float32)
     with torch.no_grad():
-        mu, _ = model.encoder(torch.from_numpy(context_windows(x, 2)))
+        mu, _ = model.encoder(context_windows(torch.from_numpy(x), 2))
         y = model.decoder(mu, torch.ones(T, dtype=torch.long))[0].double().numpy()
     np.testing.assert_allclose(conv.body, y * st.mcep_std + st.mcep_mean, atol=1e-4)
     out = tmp_path / "out.wav"
@@ -365,25 +365,6 @@ def test_fresh_vawgan_convert_imports_no_torch(bundle_path, audio, tmp_path):
                                      bundle_path], tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     assert imported == []
-
-
-def test_legacy_torch_bundle_still_converts(bundle_path, bundle, audio, tmp_path, capsys):
-    """A format-1 (torch.save) bundle from vawgan 0.1.0 converts the same (torch imported)."""
-    from vawgan.bundle import LEGACY_VERSION, load_bundle
-
-    old = tmp_path / "old.pt"
-    torch.save({"format": "vawgan-bundle", "format_version": LEGACY_VERSION, "kind": bundle.kind,
-                "vawgan_version": "0.1.0", "config": bundle.config.to_dict(),
-                "speakers": bundle.speakers,
-                "stats": {s: bundle.stats[s].to_dict() for s in bundle.speakers},
-                "state_dict": {k: torch.from_numpy(v) for k, v in bundle.state_dict.items()},
-                "train_info": bundle.train_info}, old)
-    assert load_bundle(old).format_version == 1
-    for name, model in (("new.wav", bundle_path), ("old.wav", old)):
-        rc, _, err = _cli(capsys, audio / "src.wav", tmp_path / name, "--model", model,
-                          "--metrics-on", "none")
-        assert rc == 0, err
-    np.testing.assert_array_equal(sf.read(tmp_path / "new.wav")[0], sf.read(tmp_path / "old.wav")[0])
 
 
 def test_cli_default_postfilter_is_gv():

@@ -94,7 +94,6 @@ def test_config_validation():
 
 # ---------------------------------------------------------------------- model.context
 def test_context_windows_clamp_at_edges():
-    from vawgan.bundle import context_windows as np_windows
     from vawgan.model import context_windows
 
     x = torch.tensor([[0.0, 10.0], [1.0, 11.0], [2.0, 12.0]])  # T=3, D=2
@@ -103,10 +102,28 @@ def test_context_windows_clamp_at_edges():
     frames = w.reshape(3, 5, 2)[..., 0]  # which frame fills each slot t-2..t+2
     assert frames.tolist() == [[0, 0, 0, 1, 2], [0, 0, 1, 2, 2], [0, 1, 2, 2, 2]]
     assert torch.equal(w.reshape(3, 5, 2)[..., 1], frames + 10)
-    assert np.array_equal(np_windows(x.numpy(), 2), w.numpy())
     assert context_windows(x, 0) is x
     assert context_windows(x[:1], 3).tolist() == [[0.0, 10.0] * 7]  # one frame: all copies
     assert context_windows(x[:0], 2).shape == (0, 10)
+
+
+def test_gather_windows_bounds_each_row_by_its_utterance():
+    """Training's windows over a corpus tensor (rows bounded by their utterance) are the
+    conversion windows of each utterance: one builder for both."""
+    from vawgan.model import context_windows, gather_windows
+
+    torch.manual_seed(0)
+    lens = [4, 1, 6]
+    x = torch.randn(sum(lens), 3)
+    starts = torch.tensor([0, 4, 5])
+    utt = torch.repeat_interleave(torch.arange(3), torch.tensor(lens))
+    first = starts[utt]
+    last = first + torch.tensor(lens)[utt] - 1
+    rows = torch.arange(len(x))
+    w = gather_windows(x, rows, first[rows], last[rows], 2)
+    want = torch.cat([context_windows(x[s:s + n], 2) for s, n in zip(starts.tolist(), lens)])
+    assert torch.equal(w, want)
+    assert torch.equal(gather_windows(x, rows[:3], first[:3], last[:3], 0), x[:3])
 
 
 def test_context_encoder_input_size():

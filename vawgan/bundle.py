@@ -1,27 +1,25 @@
-"""The model bundle: one file with everything conversion needs, readable without torch.
+"""The model bundle: one file with everything conversion needs, run without torch.
 
-Format 2 (written by :func:`save_bundle`, see docs/design.md) is a numpy ``.npz``-style
-zip (``np.load`` opens it too)::
+A bundle (written by :func:`save_bundle`, see docs/design.md) is a zip of::
 
-    vawgan_bundle.json          {"format": "vawgan-bundle", "format_version": 2,
-                                 "kind": "vae" | "vawgan", "vawgan_version": "0.1.0",
-                                 "config": {...resolved Config...},
-                                 "speakers": [names; index = speaker id],
-                                 "stats": {speaker: scalar fields of SpeakerStats},
-                                 "train_info": {...}, "arrays": [member names],
-                                 "sha256": hex digest of the arrays}
-    state_dict/<key>.npy        the VAWGAN weights (critic included), one array per key
-    stats/<i>/<field>.npy       vector fields (mcep_mean, mcep_std, gv, ms) of speaker i
+    vawgan_bundle.json      {"format": "vawgan-bundle", "format_version": 3,
+                             "kind": "vae" | "vawgan", "vawgan_version": "0.1.0",
+                             "config": {...resolved Config...},
+                             "speakers": [names; index = speaker id],
+                             "stats": {speaker: scalar fields of SpeakerStats},
+                             "train_info": {..., "precision": "fp32" | "bf16"},
+                             "graph": {"inputs": ["x", "target"], "output": "y"},
+                             "arrays": [member names]}
+    model.onnx              the conversion graph (:mod:`vawgan.export`)
+    state_dict/<key>.npy    the VAWGAN weights (critic included), for training code
+    stats/<i>/<field>.npy   vector fields (mcep_mean, mcep_std, gv, ms) of speaker i
+    sha256                  hex digest of every other member, names and bytes
 
-Format 1 (vawgan 0.1.0's trainer) is one ``torch.save`` of the same dict with a
-``"state_dict"`` of tensors; it still loads (importing torch only for it), and
-``vawgan bundle-upgrade OLD.pt [NEW.pt]`` (:func:`upgrade_bundle`) re-saves it as format 2.
-
-``kind == "vae"`` is the VAE after phase 1 (the over-smoothed baseline), ``"vawgan"``
-the final adversarially trained model. Importing this module, loading a format-2 bundle
-and :meth:`Bundle.convert_body` do not import torch: conversion runs the encoder mean
-and the decoder in numpy (:class:`NumpyGenerator`, equal to :mod:`vawgan.model`'s
-modules to float32 rounding); only :attr:`Bundle.model` builds the torch module.
+Conversion runs ``model.onnx`` with onnxruntime (CPU provider): importing this module,
+:func:`load_bundle` and :meth:`Bundle.convert_body` import neither torch nor pysptk.
+The weights are kept as arrays too, for :attr:`Bundle.model` (the torch module: tests,
+``vawgan train --init-vae``). ``kind == "vae"`` is the VAE after phase 1 (the
+over-smoothed baseline), ``"vawgan"`` the final adversarially trained model.
 
 Examples
 --------
@@ -37,7 +35,7 @@ import json
 import os
 import zipfile
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 import numpy as np
 
@@ -45,13 +43,31 @@ from .errors import BundleError
 from .io import PathLike, atomic_path
 
 FORMAT = "vawgan-bundle"
-FORMAT_VERSION = 2
-#: the torch.save format of vawgan 0.1.0, still read
-LEGACY_VERSION = 1
+FORMAT_VERSION = 3
 KINDS = ("vae", "vawgan")
 META = "vawgan_bundle.json"
-_KEYS = ("kind", "config", "speakers", "stats", "state_dict")
-_META_KEYS = ("kind", "config", "speakers", "stats", "arrays", "sha256")
+GRAPH = "model.onnx"
+DIGEST = "sha256"
+#: inputs of the conversion graph, in order: x float32 (T, D), target int64 ()
+INPUTS = ("x", "target")
+#: output of the conversion graph: y float32 (T, D)
+OUTPUT = "y"
+#: the members of a bundle may expand to at most this many bytes in all
+MAX_BYTES = 256 * 1024 * 1024
+#: plausible mean pitch of a speaker (Hz), checked on the stored log-f0 means
+PITCH_RANGE_HZ = (30.0, 1000.0)
+LF0_RANGE = (float(np.log(PITCH_RANGE_HZ[0])), float(np.log(PITCH_RANGE_HZ[1])))
+_META_KEYS = ("kind", "config", "speakers", "stats", "train_info", "graph", "arrays")
+
+
+# ----------------------------------------------------------------------------- digest
+def members_sha256(members: Iterable[Tuple[str, bytes]]) -> str:
+    """Digest of named members: each name, size and bytes, in the given order."""
+    h = hashlib.sha256()
+    for name, data in members:
+        h.update(f"{name}\0{len(data)}\0".encode())
+        h.update(data)
+    return h.hexdigest()
 
 
 # ----------------------------------------------------------------------------- writing
@@ -65,31 +81,62 @@ def _to_numpy(v: Any) -> np.ndarray:
     return np.array(v)
 
 
+def _npy(a: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, np.ascontiguousarray(a), allow_pickle=False)
+    return buf.getvalue()
+
+
 def _json_default(v: Any):
     if isinstance(v, np.ndarray):
         return v.tolist()
-    if isinstance(v, (np.generic,)):
+    if isinstance(v, np.generic):
         return v.item()
     if hasattr(v, "tolist"):  # a tensor
         return v.tolist()
     return str(v)
 
 
-def arrays_sha256(arrays: Mapping[str, np.ndarray]) -> str:
-    """Digest of named arrays: names, dtypes, shapes and bytes, in the given order."""
-    h = hashlib.sha256()
-    for name, a in arrays.items():
-        a = np.ascontiguousarray(a)
-        h.update(f"{name}\0{a.dtype.str}\0{a.shape}\0".encode())
-        h.update(a.tobytes())
-    return h.hexdigest()
+def save_bundle(path: PathLike, *, model: Any, config: Any, speakers: List[str],
+                stats: Mapping[str, Any], kind: str,
+                train_info: Optional[Mapping[str, Any]] = None) -> None:
+    """Write a bundle atomically: the ONNX conversion graph, weights, statistics, metadata.
 
+    Imports torch (for the export).
 
-def _write_v2(path: PathLike, meta: Dict[str, Any], state_dict: Mapping[str, np.ndarray],
-              stats: Mapping[str, Mapping[str, Any]], speakers: List[str]) -> None:
-    arrays: Dict[str, np.ndarray] = {}
-    for k, v in state_dict.items():
-        arrays[f"state_dict/{k}"] = _to_numpy(v)
+    Parameters
+    ----------
+    path : path
+    model : VAWGAN
+        The trained model (any device); its conversion graph is exported to ONNX
+        (:func:`vawgan.export.export_onnx`) and its ``state_dict`` stored as arrays.
+    config : Config or dict
+        The resolved configuration.
+    speakers : list of str
+        Index = speaker id.
+    stats : mapping
+        ``{speaker: SpeakerStats | dict}`` (the fields of :class:`vawgan.stats.SpeakerStats`).
+    kind : {"vae", "vawgan"}
+    train_info : mapping, optional
+        Steps, final losses, data size, precision, ... (JSON; numpy values become
+        lists/numbers).
+    """
+    from . import __version__
+    from .export import export_onnx
+
+    if kind not in KINDS:
+        raise ValueError(f"save_bundle: kind={kind!r}, expected one of {KINDS}")
+    speakers = [str(s) for s in speakers]
+    if not speakers or len(set(speakers)) != len(speakers):
+        raise ValueError(f"save_bundle: speakers must be unique and non-empty, got {speakers}")
+    if model.n_speakers != len(speakers):
+        raise ValueError(f"save_bundle: the model has {model.n_speakers} speakers, "
+                         f"{len(speakers)} names given")
+    for s in speakers:
+        if s not in stats:
+            raise ValueError(f"save_bundle: no statistics for speaker {s}")
+    arrays: Dict[str, np.ndarray] = {f"state_dict/{k}": _to_numpy(v)
+                                     for k, v in model.state_dict().items()}
     stats_meta: Dict[str, Dict[str, Any]] = {}
     for i, s in enumerate(speakers):
         st = stats[s]
@@ -100,190 +147,20 @@ def _write_v2(path: PathLike, meta: Dict[str, Any], state_dict: Mapping[str, np.
                 arrays[f"stats/{i}/{k}"] = np.asarray(_to_numpy(v), dtype=np.float64)
             else:
                 stats_meta[s][k] = v.item() if isinstance(v, np.generic) else v
-    meta = dict(meta, stats=stats_meta, arrays=list(arrays), sha256=arrays_sha256(arrays))
-    text = json.dumps(meta, indent=1, default=_json_default, allow_nan=True)
-    with atomic_path(path, suffix=".npz") as tmp:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as z:
-            z.writestr(META, text)
-            for name, a in arrays.items():
-                buf = io.BytesIO()
-                np.lib.format.write_array(buf, np.ascontiguousarray(a), allow_pickle=False)
-                z.writestr(f"{name}.npy", buf.getvalue())
-
-
-def save_bundle(path: PathLike, *, state_dict: Mapping[str, Any], config: Any,
-                speakers: List[str], stats: Mapping[str, Any], kind: str,
-                train_info: Optional[Mapping[str, Any]] = None) -> None:
-    """Write a bundle (format 2) atomically.
-
-    Parameters
-    ----------
-    path : path
-    state_dict : mapping
-        ``VAWGAN.state_dict()`` (tensors on any device, or numpy arrays).
-    config : Config or dict
-        The resolved configuration.
-    speakers : list of str
-        Index = speaker id.
-    stats : mapping
-        ``{speaker: SpeakerStats | dict}`` with at least ``mcep_mean`` / ``mcep_std`` (39,).
-    kind : {"vae", "vawgan"}
-    train_info : mapping, optional
-        Steps, final losses, data size, ... (JSON; numpy values become lists/numbers).
-    """
-    from . import __version__
-
-    if kind not in KINDS:
-        raise ValueError(f"save_bundle: kind={kind!r}, expected one of {KINDS}")
-    speakers = [str(s) for s in speakers]
-    if not speakers or len(set(speakers)) != len(speakers):
-        raise ValueError(f"save_bundle: speakers must be unique and non-empty, got {speakers}")
-    for s in speakers:
-        if s not in stats:
-            raise ValueError(f"save_bundle: no statistics for speaker {s}")
     cfg = config.to_dict() if hasattr(config, "to_dict") else dict(config)
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "kind": kind,
             "vawgan_version": __version__, "config": cfg, "speakers": speakers,
-            "train_info": dict(train_info or {})}
-    _write_v2(path, meta, state_dict, stats, speakers)
-
-
-# ----------------------------------------------------------------------------- numpy networks
-def expected_shapes(cfg: Any, n_speakers: int, n_dims: int) -> Dict[str, Tuple[int, ...]]:
-    """``{key: shape}`` of ``build_model(cfg, n_speakers, n_dims).state_dict()``.
-
-    Mirrors :mod:`vawgan.model` without importing torch (a test keeps them in step).
-    """
-    shapes: Dict[str, Tuple[int, ...]] = {}
-
-    def mlp(prefix: str, n_in: int, hidden: int, n_layers: int, n_out: int, bias: bool = True):
-        d = n_in
-        for i in range(n_layers):  # Linear at 2i, LeakyReLU at 2i+1
-            shapes[f"{prefix}.{2 * i}.weight"] = (hidden, d)
-            shapes[f"{prefix}.{2 * i}.bias"] = (hidden,)
-            d = hidden
-        shapes[f"{prefix}.{2 * n_layers}.weight"] = (n_out, d)
-        if bias:
-            shapes[f"{prefix}.{2 * n_layers}.bias"] = (n_out,)
-
-    mlp("encoder.net", (2 * cfg.context + 1) * n_dims, cfg.hidden, cfg.n_layers, 2 * cfg.z_dim)
-    if cfg.decoder_variance == "learned":
-        shapes["decoder.logvar"] = (n_dims,)
-    shapes["decoder.embed.weight"] = (n_speakers, cfg.spk_dim)
-    n_out = 2 * n_dims if cfg.decoder_variance == "frame" else n_dims
-    mlp("decoder.net", cfg.z_dim + cfg.spk_dim, cfg.hidden, cfg.n_layers, n_out)
-    shapes["critic.embed.weight"] = (n_speakers, cfg.spk_dim)
-    if cfg.critic_arch == "conv":
-        c = n_dims + cfg.spk_dim
-        for i in range(cfg.critic_layers):
-            shapes[f"critic.net.{2 * i}.weight"] = (cfg.critic_hidden, c, cfg.conv_kernel)
-            shapes[f"critic.net.{2 * i}.bias"] = (cfg.critic_hidden,)
-            c = cfg.critic_hidden
-        shapes[f"critic.net.{2 * cfg.critic_layers}.weight"] = (1, c, 1)
-    else:
-        mlp("critic.net", n_dims + cfg.spk_dim, cfg.critic_hidden, cfg.critic_layers, 1,
-            bias=False)
-    return shapes
-
-
-def _softplus(x: np.ndarray) -> np.ndarray:
-    # torch.nn.functional.softplus (beta 1, threshold 20: linear above it)
-    return np.where(x > 20.0, x, np.logaddexp(0.0, np.minimum(x, 20.0)))
-
-
-def context_windows(x: np.ndarray, context: int) -> np.ndarray:
-    """Encoder inputs of one utterance: frames t-k..t+k of each frame t, concatenated.
-
-    Indices are clamped to the first/last frame (edge replication); ``context == 0``
-    returns ``x``. The numpy twin of :func:`vawgan.model.context_windows`.
-
-    Parameters
-    ----------
-    x : ndarray, shape (T, D)
-    context : int
-
-    Returns
-    -------
-    ndarray, shape (T, (2 * context + 1) * D)
-    """
-    if context == 0:
-        return x
-    T, D = x.shape
-    idx = np.clip(np.arange(T)[:, None] + np.arange(-context, context + 1), 0, max(T - 1, 0))
-    return x[idx].reshape(T, (2 * context + 1) * D)
-
-
-class NumpyGenerator:
-    """The encoder and decoder of :mod:`vawgan.model` in numpy float32 (no critic).
-
-    ``Linear`` is ``x @ W.T + b``, ``LeakyReLU`` is ``max(h, slope * h)``; there are no
-    normalization layers in the encoder or decoder.
-
-    Parameters
-    ----------
-    state_dict : mapping of str to ndarray
-        A VAWGAN state dict (checked against :func:`expected_shapes` by the caller).
-    cfg : ModelConfig
-    n_dims : int
-    """
-
-    def __init__(self, state_dict: Mapping[str, np.ndarray], cfg: Any, n_dims: int):
-        def layers(prefix: str):
-            out = []
-            for i in range(cfg.n_layers + 1):
-                w = np.asarray(state_dict[f"{prefix}.{2 * i}.weight"], dtype=np.float32)
-                b = np.asarray(state_dict[f"{prefix}.{2 * i}.bias"], dtype=np.float32)
-                out.append((np.ascontiguousarray(w.T), b))
-            return out
-
-        self.z_dim = int(cfg.z_dim)
-        self.n_dims = int(n_dims)
-        self.context = int(cfg.context)
-        self.slope = np.float32(cfg.leaky_slope)
-        self.variance = cfg.decoder_variance
-        self.min_logvar = float(cfg.min_logvar)
-        self.enc = layers("encoder.net")
-        self.dec = layers("decoder.net")
-        self.embed = np.asarray(state_dict["decoder.embed.weight"], dtype=np.float32)
-        lv = state_dict.get("decoder.logvar")
-        self.logvar = None if lv is None else np.asarray(lv, dtype=np.float32)
-
-    def _mlp(self, h: np.ndarray, layers) -> np.ndarray:
-        for i, (wt, b) in enumerate(layers):
-            h = h @ wt
-            h += b
-            if i < len(layers) - 1:
-                np.maximum(h, self.slope * h, out=h)
-        return h
-
-    def encode(self, x: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        """Encoder input (..., (2 * context + 1) * n_dims) normalized -> posterior
-        (mu, logvar), each (..., z_dim). With context, ``x`` holds windows
-        (:func:`context_windows`)."""
-        h = self._mlp(np.asarray(x, dtype=np.float32), self.enc)
-        return h[..., :self.z_dim], h[..., self.z_dim:]
-
-    def decode(self, z: np.ndarray, spk) -> Tuple[np.ndarray, np.ndarray]:
-        """z (..., z_dim) and speaker ids (int or (...)) -> (mean, logvar) as the Decoder."""
-        z = np.asarray(z, dtype=np.float32)
-        e = self.embed[np.broadcast_to(np.asarray(spk), z.shape[:-1])]
-        h = self._mlp(np.concatenate([z, e], axis=-1), self.dec)
-        if self.variance == "frame":
-            mean, lv = h[..., :self.n_dims], h[..., self.n_dims:]
-        elif self.variance == "learned":
-            mean, lv = h, self.logvar
-        else:
-            return h, np.zeros(self.n_dims, dtype=np.float32)
-        lv = self.min_logvar + _softplus(lv - self.min_logvar)
-        return mean, lv.astype(np.float32)
-
-    def convert(self, x: np.ndarray, target) -> np.ndarray:
-        """``VAWGAN.convert``: decoder mean of the posterior mean, (T, n_dims) float32.
-
-        ``x`` (T, n_dims) is one utterance; with context its windows are built here.
-        """
-        mu, _ = self.encode(context_windows(np.asarray(x, dtype=np.float32), self.context))
-        return self.decode(mu, target)[0]
+            "stats": stats_meta, "train_info": dict(train_info or {}),
+            "graph": {"inputs": list(INPUTS), "output": OUTPUT}, "arrays": list(arrays)}
+    members = [(META, json.dumps(meta, indent=1, default=_json_default,
+                                 allow_nan=False).encode("utf-8")),
+               (GRAPH, export_onnx(model))]
+    members += [(f"{name}.npy", _npy(a)) for name, a in arrays.items()]
+    with atomic_path(path, suffix=".zip") as tmp:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
+            for name, data in members:
+                z.writestr(name, data)
+            z.writestr(DIGEST, members_sha256(members) + "\n")
 
 
 # ----------------------------------------------------------------------------- the bundle
@@ -296,88 +173,72 @@ class Bundle:
     kind : str
         ``"vae"`` or ``"vawgan"``.
     format_version : int
-        1 (torch.save file) or 2.
     config : Config
     speakers : list of str
     stats : dict
-        ``{speaker: SpeakerStats}`` (plain dicts when they are partial).
+        ``{speaker: SpeakerStats}``, checked at load.
     train_info : dict
     vawgan_version : str
     state_dict : dict
         ``{key: ndarray}``, the weights (critic included).
+    session : onnxruntime.InferenceSession
+        The conversion graph.
     """
 
-    def __init__(self, path: Path, obj: Dict[str, Any]):
+    def __init__(self, path: Path, meta: Dict[str, Any], graph: bytes,
+                 arrays: Dict[str, np.ndarray], threads: int = 1):
         from .config import Config
         from .errors import ConfigError
+        from .stats import SpeakerStats
 
         self.path = Path(path)
-        self.kind = obj["kind"]
-        self.format_version = int(obj.get("format_version", LEGACY_VERSION))
-        self.vawgan_version = str(obj.get("vawgan_version", "?"))
-        self.train_info = dict(obj.get("train_info") or {})
+        self.kind = meta["kind"]
+        if self.kind not in KINDS:
+            raise BundleError(f"{path}: unknown bundle kind {self.kind!r}")
+        self.format_version = int(meta["format_version"])
+        self.vawgan_version = str(meta.get("vawgan_version", "?"))
+        self.train_info = meta["train_info"]
+        if not isinstance(self.train_info, dict):
+            raise BundleError(f"{path}: bundle train_info is not a mapping")
         try:
-            self.config = Config.from_saved(obj["config"])
+            self.config = Config.from_dict(meta["config"])
         except ConfigError as e:
             raise BundleError(f"{path}: bundle config is invalid ({e})") from None
         except Exception as e:  # not a mapping, ...
             raise BundleError(f"{path}: bundle config is invalid ({type(e).__name__})") from None
-        self.speakers = [str(s) for s in obj["speakers"]]
-        self._stats_raw = obj["stats"]
-        for s in self.speakers:
-            st = self._stats_raw.get(s) if isinstance(self._stats_raw, dict) else None
-            if not isinstance(st, dict) or "mcep_mean" not in st or "mcep_std" not in st:
-                raise BundleError(f"{path}: bundle has no mcep statistics for speaker {s}")
-        self.stats = self._make_stats()
-        try:
-            self._mcep = {s: (np.asarray(self._stats_raw[s]["mcep_mean"], dtype=np.float64),
-                              np.asarray(self._stats_raw[s]["mcep_std"], dtype=np.float64))
-                          for s in self.speakers}
-        except (TypeError, ValueError):
-            raise BundleError(f"{path}: bundle mcep statistics are not numeric vectors") from None
-        d = self._mcep[self.speakers[0]][0].shape
-        if len(d) != 1 or any(m.shape != d or sd.shape != d for m, sd in self._mcep.values()):
-            raise BundleError(f"{path}: bundle mcep statistics have inconsistent shapes")
-        self.state_dict = dict(obj["state_dict"])
-        self._check_weights()  # a weight mismatch is reported at load time
-        self.generator = NumpyGenerator(self.state_dict, self.config.model, self.n_dims)
+        speakers = meta["speakers"]
+        if (not isinstance(speakers, list) or not speakers
+                or not all(isinstance(s, str) and s for s in speakers)):
+            raise BundleError(f"{path}: bundle has no speakers (a list of names)")
+        if len(set(speakers)) != len(speakers):
+            raise BundleError(f"{path}: bundle speaker names are not unique")
+        self.speakers = list(speakers)
+        self.stats = {}
+        raw = meta["stats"]
+        for i, s in enumerate(self.speakers):
+            fields = raw.get(s) if isinstance(raw, dict) else None
+            if not isinstance(fields, dict):
+                raise BundleError(f"{path}: bundle has no statistics for speaker {s}")
+            prefix = f"stats/{i}/"
+            fields = dict(fields, **{n[len(prefix):]: a for n, a in arrays.items()
+                                     if n.startswith(prefix)})
+            try:
+                st = SpeakerStats.from_dict(fields, where=f"speaker {s}")
+            except (KeyError, TypeError, ValueError) as e:
+                msg = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
+                raise BundleError(f"{path}: bundle statistics are invalid ({msg})") from None
+            if not LF0_RANGE[0] <= st.lf0_mean <= LF0_RANGE[1]:
+                raise BundleError(f"{path}: bundle statistics are invalid (speaker {s}: "
+                                  f"lf0_mean {st.lf0_mean:g} is not the log of a pitch in "
+                                  f"{PITCH_RANGE_HZ[0]:g}..{PITCH_RANGE_HZ[1]:g} Hz)")
+            self.stats[s] = st
+        dims = {st.dim for st in self.stats.values()}
+        if len(dims) != 1:
+            raise BundleError(f"{path}: bundle statistics have inconsistent shapes")
+        self.state_dict = {n[len("state_dict/"):]: a for n, a in arrays.items()
+                           if n.startswith("state_dict/")}
+        self.session = _session(self.path, graph, meta["graph"], self.n_dims, threads)
         self._model = None
-
-    def _check_weights(self) -> None:
-        want = expected_shapes(self.config.model, len(self.speakers), self.n_dims)
-        missing = [k for k in want if k not in self.state_dict]
-        unexpected = [k for k in self.state_dict if k not in want]
-        msg = None
-        if missing:
-            msg = f"missing {missing[0]}" + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")
-        elif unexpected:
-            msg = f"unexpected {unexpected[0]}"
-        else:
-            for k, shape in want.items():
-                a = self.state_dict[k]
-                if tuple(a.shape) != shape:
-                    msg = f"{k} has shape {tuple(a.shape)}, expected {shape}"
-                    break
-                if a.dtype.kind != "f":
-                    msg = f"{k} has dtype {a.dtype}, expected floating point"
-                    break
-        if msg is None:
-            bad = [k for k in want if k.startswith(("encoder.", "decoder."))
-                   and not np.all(np.isfinite(self.state_dict[k]))]
-            if bad:
-                msg = f"{bad[0]} has NaN or infinite values"
-        if msg is not None:
-            raise BundleError(f"{self.path}: weights do not match the bundle config ({msg})")
-
-    def _make_stats(self):
-        try:
-            from .stats import SpeakerStats
-        except ImportError:
-            return {s: dict(self._stats_raw[s]) for s in self.speakers}
-        try:
-            return {s: SpeakerStats.from_dict(self._stats_raw[s]) for s in self.speakers}
-        except Exception:  # partial dicts (e.g. only mcep_mean/std): keep them plain
-            return {s: dict(self._stats_raw[s]) for s in self.speakers}
 
     def __repr__(self) -> str:
         return (f"Bundle({str(self.path)!r}, kind={self.kind!r}, speakers={self.speakers}, "
@@ -385,13 +246,13 @@ class Bundle:
 
     @property
     def n_dims(self) -> int:
-        return int(self._mcep[self.speakers[0]][0].shape[0])
+        return int(self.stats[self.speakers[0]].dim)
 
     @property
     def model(self):
         """The torch :class:`vawgan.model.VAWGAN` (CPU, eval mode), built on first use.
 
-        Imports torch; conversion does not need it (:attr:`generator`).
+        Imports torch; conversion does not need it (:attr:`session`).
         """
         if self._model is None:
             import torch
@@ -418,20 +279,38 @@ class Bundle:
             raise BundleError(f"{self.path}: unknown speaker {name!r} "
                               f"(this model knows: {', '.join(self.speakers)})") from None
 
-    def mcep_stats(self, name: str):
+    def mcep_stats(self, name: str) -> Tuple[np.ndarray, np.ndarray]:
         """(mcep_mean (D,), mcep_std (D,)) of a model speaker."""
-        self.speaker_id(name)
-        return self._mcep[name]
+        st = self.stats[self.speakers[self.speaker_id(name)]]
+        return st.mcep_mean, st.mcep_std
+
+    def run_graph(self, x: np.ndarray, target_id: int) -> np.ndarray:
+        """The conversion graph on normalized frames of one utterance.
+
+        Parameters
+        ----------
+        x : ndarray, shape (T, D)
+            Source frames z-scored with the source statistics, T >= 1.
+        target_id : int
+            Index into :attr:`speakers`.
+
+        Returns
+        -------
+        ndarray, shape (T, D), float32
+            Target frames in the target's z-scored units.
+        """
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        return self.session.run(None, {"x": x, "target": np.array(target_id, dtype=np.int64)})[0]
 
     def convert_body(self, body: np.ndarray, source_mean: np.ndarray, source_std: np.ndarray,
                      target: str) -> np.ndarray:
         """Convert raw c1..c39 of any source to the target speaker.
 
-        ``y = decode(mu(encode((x - m_src) / s_src)), target) * s_tgt + m_tgt``: the
-        posterior mean is used (no sampling) and the decoder mean is returned. With
-        ``model.context = k > 0`` the encoder sees each frame's window t-k..t+k of the
-        normalized utterance, edge frames replicated. Runs in numpy
-        (:class:`NumpyGenerator`), without torch.
+        ``y = graph((x - m_src) / s_src, target) * s_tgt + m_tgt``, where the graph
+        (:class:`vawgan.model.ConversionGraph`) encodes with the posterior mean (no
+        sampling) and returns the decoder mean. With ``model.context = k > 0`` the
+        encoder sees each frame's window t-k..t+k of the normalized utterance, edge
+        frames replicated.
 
         Parameters
         ----------
@@ -462,95 +341,122 @@ class Bundle:
         if not np.all(np.isfinite(body)):
             raise ValueError("convert_body: body contains NaN or infinite values")
         tid = self.speaker_id(target)
-        t_mean, t_std = self._mcep[target]
+        t_mean, t_std = self.mcep_stats(target)
         if body.shape[0] == 0:
             return np.zeros((0, d))
-        x = ((body - source_mean) / source_std).astype(np.float32)
-        y = self.generator.convert(x, tid).astype(np.float64)
+        y = self.run_graph((body - source_mean) / source_std, tid).astype(np.float64)
         return y * t_std + t_mean
 
 
+def _session(path: Path, graph: bytes, spec: Any, n_dims: int, threads: int):
+    """An onnxruntime CPU session of ``graph``, checked against the bundle's signature."""
+    import onnxruntime as ort
+
+    if not isinstance(spec, dict) or spec.get("inputs") != list(INPUTS) \
+            or spec.get("output") != OUTPUT:
+        raise BundleError(f"{path}: bundle graph signature is not {list(INPUTS)} -> {OUTPUT}")
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = int(threads)
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    try:
+        sess = ort.InferenceSession(graph, opts, providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime raises its own exception types
+        msg = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
+        raise BundleError(f"{path}: corrupt model graph ({msg})") from None
+    ins, outs = sess.get_inputs(), sess.get_outputs()
+    names = ([i.name for i in ins], [o.name for o in outs])
+    if names != (list(INPUTS), [OUTPUT]):
+        raise BundleError(f"{path}: model graph has inputs {names[0]} and outputs {names[1]}, "
+                          f"expected {list(INPUTS)} -> {OUTPUT}")
+    if list(ins[0].shape)[1:] != [n_dims] or list(outs[0].shape)[1:] != [n_dims]:
+        raise BundleError(f"{path}: model graph converts frames of shape {ins[0].shape[1:]}, "
+                          f"the statistics have {n_dims} dims")
+    return sess
+
+
 # ----------------------------------------------------------------------------- reading
-def _check_header(path: Path, obj: Any) -> None:
-    """BundleError unless ``obj`` is a bundle header of a format this vawgan reads."""
-    if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+def _read_members(path: Path, z: zipfile.ZipFile) -> Dict[str, bytes]:
+    infos = z.infolist()
+    total = sum(i.file_size for i in infos)
+    if total > MAX_BYTES:
+        raise BundleError(f"{path}: bundle members expand to {total / 2**20:.0f} MiB "
+                          f"(at most {MAX_BYTES // 2**20} MiB)")
+    members: Dict[str, bytes] = {}
+    for info in infos:
+        if info.filename in members:
+            raise BundleError(f"{path}: corrupt model bundle (member {info.filename} twice)")
+        with z.open(info) as f:
+            data = f.read(info.file_size + 1)
+        if len(data) != info.file_size:
+            raise BundleError(f"{path}: corrupt model bundle ({info.filename}: size)")
+        members[info.filename] = data
+    return members
+
+
+def _parse(path: Path, members: Dict[str, bytes]):
+    if META not in members:
         raise BundleError(f"{path}: not a vawgan model bundle")
-    ver = obj.get("format_version")
+    try:
+        meta = json.loads(members[META].decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise BundleError(f"{path}: corrupt model bundle (unreadable {META})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise BundleError(f"{path}: not a vawgan model bundle")
+    ver = meta.get("format_version")
     if not isinstance(ver, int) or isinstance(ver, bool):
         raise BundleError(f"{path}: bundle has no valid format_version")
     if ver > FORMAT_VERSION:
         raise BundleError(f"{path}: bundle format {ver} is newer than this vawgan reads "
                           f"({FORMAT_VERSION}); upgrade vawgan")
-
-
-def _read_v2(path: Path, z: zipfile.ZipFile) -> Dict[str, Any]:
-    try:
-        meta = json.loads(z.read(META).decode("utf-8"))
-    except (ValueError, UnicodeDecodeError):
-        raise BundleError(f"{path}: corrupt model bundle (unreadable {META})") from None
-    _check_header(path, meta)
+    if ver < FORMAT_VERSION:
+        raise BundleError(f"{path}: bundle format {ver} is from an older vawgan; "
+                          f"re-train or re-export it (this vawgan reads format {FORMAT_VERSION})")
+    if DIGEST not in members:
+        raise BundleError(f"{path}: corrupt model bundle (no {DIGEST})")
+    digest = members.pop(DIGEST).decode("ascii", "replace").strip()
+    if members_sha256(members.items()) != digest:
+        raise BundleError(f"{path}: corrupt or edited model bundle (members do not match "
+                          f"their {DIGEST})")
     missing = [k for k in _META_KEYS if k not in meta]
     if missing:
         raise BundleError(f"{path}: bundle lacks '{missing[0]}'")
+    if GRAPH not in members:
+        raise BundleError(f"{path}: corrupt model bundle (no {GRAPH})")
     names = meta["arrays"]
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise BundleError(f"{path}: corrupt model bundle (bad array list)")
     arrays: Dict[str, np.ndarray] = {}
     for name in names:
-        try:
-            data = z.read(f"{name}.npy")
-        except KeyError:
-            raise BundleError(f"{path}: corrupt or truncated model bundle (no {name}.npy)") from None
+        data = members.get(f"{name}.npy")
+        if data is None:
+            raise BundleError(f"{path}: corrupt or truncated model bundle (no {name}.npy)")
         try:
             arrays[name] = np.lib.format.read_array(io.BytesIO(data), allow_pickle=False)
         except Exception as e:
             raise BundleError(f"{path}: corrupt model bundle ({name}: {type(e).__name__})") from None
-    if arrays_sha256(arrays) != meta["sha256"]:
-        raise BundleError(f"{path}: corrupt model bundle (arrays do not match their sha256)")
-    speakers = meta["speakers"]
-    stats = meta["stats"]
-    if isinstance(speakers, list) and isinstance(stats, dict):
-        for i, s in enumerate(speakers):
-            if isinstance(stats.get(s), dict):
-                prefix = f"stats/{i}/"
-                for name, a in arrays.items():
-                    if name.startswith(prefix):
-                        stats[s][name[len(prefix):]] = a
-    meta["state_dict"] = {n[len("state_dict/"):]: a for n, a in arrays.items()
-                          if n.startswith("state_dict/")}
-    return meta
+    return meta, members[GRAPH], arrays
 
 
-def _read_legacy(path: Path) -> Dict[str, Any]:
-    """A format-1 ``torch.save`` file (imports torch)."""
-    import torch
+def load_bundle(path: PathLike, threads: int = 1) -> Bundle:
+    """Read and check a bundle written by :func:`save_bundle` (no torch).
 
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # zip errors, unpickling errors, EOF: all mean unusable
-        raise BundleError(f"{path}: corrupt or truncated model bundle "
-                          f"({type(e).__name__})") from None
-    _check_header(path, obj)
-    if "state_dict" in obj:
-        sd = obj["state_dict"]
-        if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
-            raise BundleError(f"{path}: bundle state_dict is not a mapping of tensors")
-        obj["state_dict"] = {k: _to_numpy(v) for k, v in sd.items()}
-    return obj
-
-
-def load_bundle(path: PathLike) -> Bundle:
-    """Read a bundle written by :func:`save_bundle` (format 2) or by vawgan 0.1.0 (format 1).
-
-    Format 2 is read without torch; format 1 imports torch.
+    Parameters
+    ----------
+    path : path
+    threads : int
+        onnxruntime intra-op threads of the conversion session (1 suits batch jobs that
+        convert one file per worker).
 
     Raises
     ------
     BundleError
-        One line naming the file: missing, corrupt/truncated, not a bundle, from a newer
-        vawgan, or weights inconsistent with the config.
+        One line naming the file: missing, corrupt/truncated/edited (sha256), not a
+        bundle, from another vawgan format, invalid statistics or graph.
     """
     path = Path(path)
+    if int(threads) < 1:
+        raise ValueError(f"load_bundle: threads={threads} must be >= 1")
     if path.is_dir():
         raise BundleError(f"{path}: is a directory, not a model bundle")
     if not path.exists():
@@ -558,81 +464,15 @@ def load_bundle(path: PathLike) -> Bundle:
     if not os.access(path, os.R_OK):
         raise BundleError(f"{path}: permission denied")
     try:
-        z: Optional[zipfile.ZipFile] = zipfile.ZipFile(path)
+        with zipfile.ZipFile(path) as z:
+            members = _read_members(path, z)
+    except BundleError:
+        raise
     except zipfile.BadZipFile:
-        z = None
-    except (OSError, EOFError, ValueError) as e:
+        raise BundleError(f"{path}: not a vawgan model bundle (not a zip file)") from None
+    except Exception as e:  # bad CRC, bad deflate data, EOF, ...
+        msg = str(e).splitlines()[0][:80] if str(e) else ""
         raise BundleError(f"{path}: corrupt or truncated model bundle "
-                          f"({type(e).__name__})") from None
-    if z is None:
-        with open(path, "rb") as f:
-            head = f.read(2)
-        if not head.startswith(b"\x80"):  # a non-zip torch file is a pickle (PROTO opcode)
-            raise BundleError(f"{path}: corrupt or truncated model bundle (BadZipFile)")
-        obj = _read_legacy(path)
-    else:
-        with z:
-            names = z.namelist()
-            if META in names:
-                try:
-                    obj = _read_v2(path, z)
-                except BundleError:
-                    raise
-                except Exception as e:  # bad CRC, bad deflate data, short member, ...
-                    raise BundleError(f"{path}: corrupt model bundle ({type(e).__name__}: "
-                                      f"{str(e).splitlines()[0][:80] if str(e) else ''})") from None
-            elif any(n.endswith("/data.pkl") or n == "data.pkl" for n in names):
-                obj = None  # a torch.save zip: format 1
-            else:
-                raise BundleError(f"{path}: not a vawgan model bundle")
-        if obj is None:
-            obj = _read_legacy(path)
-    missing = [k for k in _KEYS if k not in obj]
-    if missing:
-        raise BundleError(f"{path}: bundle lacks '{missing[0]}'")
-    if obj["kind"] not in KINDS:
-        raise BundleError(f"{path}: unknown bundle kind {obj['kind']!r}")
-    if not isinstance(obj["speakers"], list) or not obj["speakers"]:
-        raise BundleError(f"{path}: bundle has no speakers")
-    return Bundle(path, obj)
-
-
-def upgrade_bundle(src: PathLike, dst: Optional[PathLike] = None) -> Path:
-    """Re-save any readable bundle in the current format (``dst`` default: ``src``, atomically).
-
-    The weights, config, speakers, statistics, kind, train_info and vawgan_version are
-    kept; ``train_info["upgraded_from_format"]`` records an older format.
-    """
-    return _resave(load_bundle(src), Path(dst) if dst is not None else Path(src))
-
-
-def _resave(b: Bundle, dst: Path) -> Path:
-    info = dict(b.train_info)
-    if b.format_version != FORMAT_VERSION:
-        info.setdefault("upgraded_from_format", b.format_version)
-    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "kind": b.kind,
-            "vawgan_version": b.vawgan_version, "config": b.config.to_dict(),
-            "speakers": list(b.speakers), "train_info": info}
-    _write_v2(dst, meta, b.state_dict, b._stats_raw, b.speakers)
-    return dst
-
-
-# ----------------------------------------------------------------------------- vawgan bundle-upgrade
-def add_arguments(parser) -> None:
-    parser.add_argument("bundles", nargs="+", type=Path,
-                        help="bundles to re-save in the current format (in place, atomically)")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="write here instead (only with one input bundle)")
-
-
-def run(args) -> int:
-    """``vawgan bundle-upgrade``: re-save old (torch.save) bundles as format 2."""
-    from .errors import VawganError
-
-    if args.out is not None and len(args.bundles) != 1:
-        raise VawganError("--out works with one input bundle only")
-    for src in args.bundles:
-        b = load_bundle(src)
-        dst = _resave(b, args.out or Path(src))
-        print(f"{src} (format {b.format_version}) -> {dst} (format {FORMAT_VERSION})")
-    return 0
+                          f"({type(e).__name__}{': ' + msg if msg else ''})") from None
+    meta, graph, arrays = _parse(path, members)
+    return Bundle(path, meta, graph, arrays, threads)

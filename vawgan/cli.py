@@ -26,8 +26,6 @@ COMMANDS = {
     "convert": ("vawgan.convert_batch", "convert many files with a model bundle"),
     "evaluate": ("vawgan.evaluate", "objective evaluation of converted speech"),
     "report": ("vawgan.report", "over-smoothing report: GV, MS, scatter plots, metric table"),
-    "bundle-upgrade": ("vawgan.bundle", "re-save old (torch.save) model bundles in the current "
-                                        "torch-free format"),
 }
 
 

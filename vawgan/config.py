@@ -191,6 +191,14 @@ class ModelConfig:
         if not 0.0 <= self.leaky_slope < 1.0:
             raise ConfigError(f"model.leaky_slope={self.leaky_slope}: must be in [0, 1)")
 
+    #: the keys that shape only the critic; every other key defines the encoder/decoder
+    CRITIC_KEYS = ("critic_arch", "critic_hidden", "critic_layers", "segment", "conv_kernel")
+
+    def generator_settings(self) -> Dict[str, Any]:
+        """The settings of the encoder and decoder: every field but :attr:`CRITIC_KEYS`."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if f.name not in self.CRITIC_KEYS}
+
     def encoder_inputs(self, n_dims: int) -> int:
         """Encoder input size: ``(2 * context + 1) * n_dims``."""
         return (2 * self.context + 1) * n_dims
@@ -288,24 +296,6 @@ class Config:
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
 
-    @classmethod
-    def from_saved(cls, d: Optional[Dict[str, Any]]) -> "Config":
-        """Read a resolved config saved in a bundle or checkpoint.
-
-        A key added after the file was written takes the value that reproduces the
-        old behaviour (:data:`SAVED_KEY_DEFAULTS`), not today's default.
-        """
-        d = {k: (dict(v) if isinstance(v, dict) else v) for k, v in (d or {}).items()}
-        for sec, keys in SAVED_KEY_DEFAULTS.items():
-            if isinstance(d.get(sec), dict):
-                for k, v in keys.items():
-                    d[sec].setdefault(k, v)
-        return cls.from_dict(d)
-
-
-#: values of keys that files written before the key existed imply (e.g. frame-wise
-#: encoders were the only kind before ``model.context``, whose default is now 2)
-SAVED_KEY_DEFAULTS: Dict[str, Dict[str, Any]] = {"model": {"context": 0}}
 
 
 def _check_type(value: Any, tp: Any, where: str) -> Any:

@@ -100,17 +100,9 @@ def resolve_stats(stats: StatsLike) -> Tuple[Dict[str, Tuple[np.ndarray, np.ndar
     """
     if isinstance(stats, (str, os.PathLike)):
         where = str(stats)
-        try:
-            from .stats import load_stats
-        except ImportError:  # pragma: no cover - stats.py not available yet
-            import json
+        from .stats import load_stats
 
-            try:
-                raw = json.loads(Path(stats).read_text(encoding="utf-8"))["speakers"]
-            except (OSError, ValueError, KeyError, TypeError) as e:
-                raise FeatureError(f"{where}: unreadable statistics ({type(e).__name__})") from None
-        else:
-            raw = load_stats(stats)
+        raw = load_stats(stats)
     else:
         where, raw = "statistics", stats
     arrays, dicts = {}, {}
@@ -318,19 +310,16 @@ class Sampler:
             first, last = data.frame_bounds()
             self.first = torch.from_numpy(first).to(dev)
             self.last = torch.from_numpy(last).to(dev)
-            self.ctx_offsets = torch.arange(-self.context, self.context + 1, device=dev)
 
     def windows(self, rows):
         """Encoder inputs of frames ``rows`` (...,): (..., (2k+1) D) windows, or with
-        context 0 the frames (..., D)."""
-        import torch
+        context 0 the frames (..., D) (:func:`vawgan.model.gather_windows`)."""
+        from .model import gather_windows
 
         if self.context == 0:
             return self.data.frames[rows]
-        r = rows[..., None] + self.ctx_offsets  # (..., 2k+1)
-        r = torch.minimum(torch.maximum(r, self.first[rows][..., None]),
-                          self.last[rows][..., None])
-        return self.data.frames[r].flatten(-2)
+        return gather_windows(self.data.frames, rows, self.first[rows], self.last[rows],
+                              self.context)
 
     def frames(self, n: int):
         """``n`` random frames: x (n, D), speaker ids (n,)."""
@@ -422,10 +411,11 @@ def make_synthetic_dump(root: PathLike, speakers: Sequence[str] = ("A", "B", "C"
     utts : list of str
         ``speaker/utt`` names.
     stats : dict
-        ``{speaker: {"mcep_mean": (D,), "mcep_std": (D,)}}`` over non-silent frames.
+        ``{speaker: SpeakerStats.to_dict()}`` (:func:`vawgan.stats.compute_speaker_stats`).
     """
     from .config import FeatureConfig
     from .features import Features, save_features
+    from .stats import compute_speaker_stats
 
     fc = feature_config or FeatureConfig()
     rng = np.random.default_rng(seed)
@@ -444,14 +434,14 @@ def make_synthetic_dump(root: PathLike, speakers: Sequence[str] = ("A", "B", "C"
             mcep = np.concatenate([rng.normal(size=(n_frames, 1)), body], axis=1)
             power = np.full(n_frames, 60.0)
             power[:10] = power[-10:] = 0.0
-            f0 = np.where(rng.random(n_frames) > 0.3, 120.0, 0.0)
+            voiced = rng.random(n_frames) > 0.3
+            f0 = np.where(voiced, 120.0 * np.exp(0.1 * np.sin(np.arange(n_frames) / 7.0)), 0.0)
             feats = Features(f0=f0, mcep=mcep, coded_ap=np.zeros((n_frames, 1)), power_db=power,
                              fs=fc.fs, frame_period=fc.frame_period, alpha=fc.resolved_alpha(),
                              fft_size=fc.resolved_fft_size())
             name = f"{100001 + u}"
             save_features(root / spk / f"{name}.npz", feats)
             utts.append(f"{spk}/{name}")
-            bodies.append(body[10:-10])
-        allb = np.concatenate(bodies)
-        stats[spk] = {"mcep_mean": allb.mean(0), "mcep_std": allb.std(0)}
+            bodies.append(feats)
+        stats[spk] = compute_speaker_stats(bodies, fc.silence_db).to_dict()
     return utts, stats

@@ -49,11 +49,40 @@ def _mlp(n_in: int, hidden: int, n_layers: int, n_out: int, slope: float,
     return nn.Sequential(*layers)
 
 
+def gather_windows(frames: torch.Tensor, rows: torch.Tensor, first: torch.Tensor,
+                   last: torch.Tensor, context: int) -> torch.Tensor:
+    """Encoder inputs: for each row r, frames r-k..r+k concatenated, clamped to [first, last].
+
+    The one builder of context windows, used by training (:class:`vawgan.data.Sampler`,
+    rows of the corpus tensor bounded by their utterance) and by conversion
+    (:func:`context_windows`, one utterance), and exported to ONNX with the model.
+
+    Parameters
+    ----------
+    frames : Tensor, shape (N, D)
+    rows : LongTensor, shape (...)
+        Centre frames.
+    first, last : LongTensor, shape (...) or ()
+        Inclusive bounds of each row's utterance (edge frames are replicated).
+    context : int
+        k, frames on each side; 0 returns ``frames[rows]``.
+
+    Returns
+    -------
+    Tensor, shape (..., (2k+1) * D)
+    """
+    if context == 0:
+        return frames[rows]
+    r = rows[..., None] + torch.arange(-context, context + 1, device=rows.device)
+    r = torch.minimum(torch.maximum(r, first[..., None]), last[..., None])
+    return frames[r].flatten(-2)
+
+
 def context_windows(x: torch.Tensor, context: int) -> torch.Tensor:
     """Encoder inputs of one utterance: frames t-k..t+k of each frame t, concatenated.
 
     Indices are clamped to the first/last frame (edge replication). ``context == 0``
-    returns ``x`` itself. The numpy twin is :func:`vawgan.bundle.context_windows`.
+    returns ``x`` itself. See :func:`gather_windows`.
 
     Parameters
     ----------
@@ -67,10 +96,8 @@ def context_windows(x: torch.Tensor, context: int) -> torch.Tensor:
     """
     if context == 0:
         return x
-    T = x.shape[0]
-    idx = (torch.arange(T, device=x.device)[:, None]
-           + torch.arange(-context, context + 1, device=x.device)).clamp_(0, max(T - 1, 0))
-    return x[idx].reshape(T, (2 * context + 1) * x.shape[1])
+    rows = torch.arange(x.shape[0], device=x.device)
+    return gather_windows(x, rows, rows[:1], rows[-1:], context)
 
 
 class Encoder(nn.Module):
@@ -282,6 +309,26 @@ class VAWGAN(nn.Module):
         if target.dim() == 0:
             target = target.expand(x.shape[0])
         return self.decoder(mu, target)[0]
+
+
+class ConversionGraph(nn.Module):
+    """What conversion runs, as one graph for :mod:`vawgan.export` (ONNX).
+
+    ``forward(x, target)`` is :meth:`VAWGAN.convert`: normalized source frames of one
+    utterance (T, n_dims) and a target speaker id (a 0-d LongTensor) -> the decoder
+    mean of the posterior mean (T, n_dims), context windows included.
+
+    Parameters
+    ----------
+    model : VAWGAN
+    """
+
+    def __init__(self, model: VAWGAN):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.model.convert(x, target)
 
 
 def build_model(cfg: ModelConfig, n_speakers: int, n_dims: int = N_DIMS) -> VAWGAN:

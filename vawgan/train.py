@@ -194,9 +194,7 @@ class Trainer:
         if obj["data"] != self._data_signature():
             raise CheckpointError(f"{path}: made on other training data "
                                   f"({obj['data']['n_frames']} frames of {obj['data']['speakers']})")
-        # keys added since the checkpoint was written (e.g. model.context) take the value
-        # that reproduces the old behaviour
-        theirs = Config.from_saved(obj["config"]).to_dict()["model"]
+        theirs = Config.from_dict(obj["config"]).to_dict()["model"]
         if theirs != self.cfg.to_dict()["model"]:
             raise CheckpointError(f"{path}: model config differs from the checkpoint's")
         for k in ("seed", "batch_size", "n_critic"):
@@ -226,13 +224,11 @@ class Trainer:
         if list(b.speakers) != list(self.data.speakers):
             raise CheckpointError(f"{path}: speakers {b.speakers} differ from the data's "
                                   f"{self.data.speakers}")
-        keys = ("z_dim", "hidden", "n_layers", "spk_dim", "decoder_variance", "min_logvar",
-                "leaky_slope", "arch", "context")
-        theirs, ours = b.config.model, self.cfg.model
-        diff = [k for k in keys if getattr(theirs, k) != getattr(ours, k)]
+        theirs, ours = b.config.model.generator_settings(), self.cfg.model.generator_settings()
+        diff = [k for k in ours if theirs[k] != ours[k]]
         if diff:
-            raise CheckpointError(f"{path}: model.{diff[0]} differs ({getattr(theirs, diff[0])} "
-                                  f"vs {getattr(ours, diff[0])})")
+            raise CheckpointError(f"{path}: model.{diff[0]} differs ({theirs[diff[0]]} "
+                                  f"vs {ours[diff[0]]})")
         sd = {k: torch.from_numpy(v.copy()) for k, v in b.state_dict.items()
               if k.startswith(("encoder.", "decoder."))}
         missing, _ = self.model.load_state_dict(sd, strict=False)
@@ -251,8 +247,9 @@ class Trainer:
         path = Path(path or self.outdir / f"{kind}.pt")
         ti = {"step": self.step, "phase": self.phase(), "n_frames": self.data.n_frames,
               "n_utts": len(self.data.utt_len), "device": str(self.device)}
+        ti["precision"] = "bf16" if self.runner.bf16 else "fp32"
         ti.update(info or {})
-        save_bundle(path, state_dict=self.model.state_dict(), config=self.cfg,
+        save_bundle(path, model=self.model, config=self.cfg,
                     speakers=self.data.speakers, stats=self.data.stats_dicts, kind=kind,
                     train_info=ti)
         return path
