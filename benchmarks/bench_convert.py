@@ -64,10 +64,13 @@ def _env(repo=REPO):
 
 
 def _time(cmd, env, repeats: int):
+    """Median wall time of ``cmd``, run outside any checkout (``python -c`` puts the
+    working folder first on sys.path, which would shadow PYTHONPATH's package)."""
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        r = subprocess.run(cmd, env=env, capture_output=True, text=True,
+                           cwd=tempfile.gettempdir())
         times.append(time.perf_counter() - t0)
         if r.returncode != 0:
             raise SystemExit(f"command failed ({r.returncode}): {' '.join(map(str, cmd))}\n"

@@ -347,3 +347,18 @@ def test_import_is_torch_free():
     code = "import sys, vawgan.bundle; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_background_session(saved, tmp_path):
+    """background=True builds the session in a thread: same conversion, and a bad graph is
+    still a one-line BundleError, at the first use."""
+    path = saved[0]
+    x = np.random.default_rng(5).normal(size=(9, 39)).astype(np.float32)
+    b = load_bundle(path, background=True)
+    np.testing.assert_array_equal(b.run_graph(x, 1), load_bundle(path).run_graph(x, 1))
+    bad = _rewrite(path, tmp_path / "badgraph.pt",
+                   members_fn=lambda d: d.update({GRAPH: b"\x08\x07junk"}))
+    b = load_bundle(bad, background=True)
+    with pytest.raises(BundleError, match="corrupt model graph") as e:
+        b.run_graph(x, 0)
+    assert str(bad) in str(e.value) and "\n" not in str(e.value)

@@ -33,6 +33,7 @@ import hashlib
 import io
 import json
 import os
+import threading
 import zipfile
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
@@ -157,7 +158,7 @@ def save_bundle(path: PathLike, *, model: Any, config: Any, speakers: List[str],
                (GRAPH, export_onnx(model))]
     members += [(f"{name}.npy", _npy(a)) for name, a in arrays.items()]
     with atomic_path(path, suffix=".zip") as tmp:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as z:  # fast to load
             for name, data in members:
                 z.writestr(name, data)
             z.writestr(DIGEST, members_sha256(members) + "\n")
@@ -182,11 +183,12 @@ class Bundle:
     state_dict : dict
         ``{key: ndarray}``, the weights (critic included).
     session : onnxruntime.InferenceSession
-        The conversion graph.
+        The conversion graph (with ``background=True`` made by a thread started at
+        load; the first use waits for it and raises its BundleError, if any).
     """
 
     def __init__(self, path: Path, meta: Dict[str, Any], graph: bytes,
-                 arrays: Dict[str, np.ndarray], threads: int = 1):
+                 arrays: Dict[str, np.ndarray], threads: int = 1, background: bool = False):
         from .config import Config
         from .errors import ConfigError
         from .stats import SpeakerStats
@@ -237,8 +239,34 @@ class Bundle:
             raise BundleError(f"{path}: bundle statistics have inconsistent shapes")
         self.state_dict = {n[len("state_dict/"):]: a for n, a in arrays.items()
                            if n.startswith("state_dict/")}
-        self.session = _session(self.path, graph, meta["graph"], self.n_dims, threads)
         self._model = None
+        args = (self.path, graph, meta["graph"], self.n_dims, threads)
+        if background:
+            self._session_result: List[Any] = []
+            self._session_thread: Optional[threading.Thread] = threading.Thread(
+                target=self._make_session, args=args, daemon=True)
+            self._session_thread.start()
+        else:
+            self._session_thread = None
+            self._session = _session(*args)
+
+    def _make_session(self, *args) -> None:
+        try:
+            self._session_result.append(_session(*args))
+        except BaseException as e:  # re-raised in the caller's thread by .session
+            self._session_result.append(e)
+
+    @property
+    def session(self):
+        """The onnxruntime session of the conversion graph (see the class docstring)."""
+        if self._session_thread is not None:
+            self._session_thread.join()
+            self._session_thread = None
+            result = self._session_result.pop()
+            if isinstance(result, BaseException):
+                raise result
+            self._session = result
+        return self._session
 
     def __repr__(self) -> str:
         return (f"Bundle({str(self.path)!r}, kind={self.kind!r}, speakers={self.speakers}, "
@@ -438,7 +466,7 @@ def _parse(path: Path, members: Dict[str, bytes]):
     return meta, members[GRAPH], arrays
 
 
-def load_bundle(path: PathLike, threads: int = 1) -> Bundle:
+def load_bundle(path: PathLike, threads: int = 1, background: bool = False) -> Bundle:
     """Read and check a bundle written by :func:`save_bundle` (no torch).
 
     Parameters
@@ -447,6 +475,11 @@ def load_bundle(path: PathLike, threads: int = 1) -> Bundle:
     threads : int
         onnxruntime intra-op threads of the conversion session (1 suits batch jobs that
         convert one file per worker).
+    background : bool
+        Import onnxruntime and build the session in a thread, so that it overlaps the
+        caller's next work (``vawgan-convert``: the WORLD analysis of the input). A bad
+        graph is then reported at the first use of :attr:`Bundle.session`, still as a
+        BundleError; every other check is done here.
 
     Raises
     ------
@@ -464,15 +497,20 @@ def load_bundle(path: PathLike, threads: int = 1) -> Bundle:
     if not os.access(path, os.R_OK):
         raise BundleError(f"{path}: permission denied")
     try:
-        with zipfile.ZipFile(path) as z:
+        z = zipfile.ZipFile(path)
+    except zipfile.BadZipFile:
+        raise BundleError(f"{path}: not a vawgan model bundle (not a zip file)") from None
+    except Exception as e:  # EOF, ...
+        raise BundleError(f"{path}: corrupt or truncated model bundle "
+                          f"({type(e).__name__})") from None
+    try:
+        with z:
             members = _read_members(path, z)
     except BundleError:
         raise
-    except zipfile.BadZipFile:
-        raise BundleError(f"{path}: not a vawgan model bundle (not a zip file)") from None
-    except Exception as e:  # bad CRC, bad deflate data, EOF, ...
+    except Exception as e:  # bad CRC (BadZipFile), bad deflate data, EOF, ...
         msg = str(e).splitlines()[0][:80] if str(e) else ""
         raise BundleError(f"{path}: corrupt or truncated model bundle "
                           f"({type(e).__name__}{': ' + msg if msg else ''})") from None
     meta, graph, arrays = _parse(path, members)
-    return Bundle(path, meta, graph, arrays, threads)
+    return Bundle(path, meta, graph, arrays, threads, background)
