@@ -15,7 +15,8 @@ import pytest
 import torch
 
 from vawgan.bundle import (DIGEST, FORMAT_VERSION, GRAPH, MAX_BYTES, META, load_bundle,
-                           members_sha256, save_bundle)
+                           members_sha256)
+from vawgan.export import save_bundle
 from vawgan.config import Config
 from vawgan.errors import BundleError
 from vawgan.model import build_model

@@ -47,7 +47,7 @@ def audio(tmp_path_factory):
 @pytest.fixture(scope="module")
 def bundle_path(audio, tmp_path_factory):
     """A tiny untrained bundle with speakers SRC and TGT; TGT's statistics are those of tgt.wav."""
-    from vawgan.bundle import save_bundle
+    from vawgan.export import save_bundle
     from vawgan.model import build_model
     from vawgan.stats import compute_speaker_stats
 
@@ -109,7 +109,8 @@ def test_source_speaker_statistics_are_used(bundle, audio):
 
 def test_convert_with_context_bundle(audio, tmp_path):
     """A bundle whose encoder sees 2 frames of context each side converts whole utterances."""
-    from vawgan.bundle import load_bundle, save_bundle
+    from vawgan.bundle import load_bundle
+    from vawgan.export import save_bundle
     from vawgan.model import build_model, context_windows
 
     cfg = Config.from_dict({"model": {"z_dim": 4, "hidden": 16, "n_layers": 1, "spk_dim": 2,

@@ -1,6 +1,6 @@
 """The model bundle: one file with everything conversion needs, run without torch.
 
-A bundle (written by :func:`save_bundle`, see docs/design.md) is a zip of::
+A bundle (written by :func:`vawgan.export.save_bundle`, see docs/design.md) is a zip of::
 
     vawgan_bundle.json      {"format": "vawgan-bundle", "format_version": 3,
                              "kind": "vae" | "vawgan", "vawgan_version": "0.1.0",
@@ -36,12 +36,12 @@ import os
 import threading
 import zipfile
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
 
 from .errors import BundleError
-from .io import PathLike, atomic_path
+from .io import PathLike
 
 FORMAT = "vawgan-bundle"
 FORMAT_VERSION = 3
@@ -69,99 +69,6 @@ def members_sha256(members: Iterable[Tuple[str, bytes]]) -> str:
         h.update(f"{name}\0{len(data)}\0".encode())
         h.update(data)
     return h.hexdigest()
-
-
-# ----------------------------------------------------------------------------- writing
-def _to_numpy(v: Any) -> np.ndarray:
-    """A tensor (any device, bf16 too) or array-like -> a numpy array."""
-    if hasattr(v, "detach"):
-        v = v.detach().cpu()
-        if str(v.dtype) == "torch.bfloat16":
-            v = v.float()
-        return v.numpy().copy()
-    return np.array(v)
-
-
-def _npy(a: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    np.lib.format.write_array(buf, np.ascontiguousarray(a), allow_pickle=False)
-    return buf.getvalue()
-
-
-def _json_default(v: Any):
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    if isinstance(v, np.generic):
-        return v.item()
-    if hasattr(v, "tolist"):  # a tensor
-        return v.tolist()
-    return str(v)
-
-
-def save_bundle(path: PathLike, *, model: Any, config: Any, speakers: List[str],
-                stats: Mapping[str, Any], kind: str,
-                train_info: Optional[Mapping[str, Any]] = None) -> None:
-    """Write a bundle atomically: the ONNX conversion graph, weights, statistics, metadata.
-
-    Imports torch (for the export).
-
-    Parameters
-    ----------
-    path : path
-    model : VAWGAN
-        The trained model (any device); its conversion graph is exported to ONNX
-        (:func:`vawgan.export.export_onnx`) and its ``state_dict`` stored as arrays.
-    config : Config or dict
-        The resolved configuration.
-    speakers : list of str
-        Index = speaker id.
-    stats : mapping
-        ``{speaker: SpeakerStats | dict}`` (the fields of :class:`vawgan.stats.SpeakerStats`).
-    kind : {"vae", "vawgan"}
-    train_info : mapping, optional
-        Steps, final losses, data size, precision, ... (JSON; numpy values become
-        lists/numbers).
-    """
-    from . import __version__
-    from .export import export_onnx
-
-    if kind not in KINDS:
-        raise ValueError(f"save_bundle: kind={kind!r}, expected one of {KINDS}")
-    speakers = [str(s) for s in speakers]
-    if not speakers or len(set(speakers)) != len(speakers):
-        raise ValueError(f"save_bundle: speakers must be unique and non-empty, got {speakers}")
-    if model.n_speakers != len(speakers):
-        raise ValueError(f"save_bundle: the model has {model.n_speakers} speakers, "
-                         f"{len(speakers)} names given")
-    for s in speakers:
-        if s not in stats:
-            raise ValueError(f"save_bundle: no statistics for speaker {s}")
-    arrays: Dict[str, np.ndarray] = {f"state_dict/{k}": _to_numpy(v)
-                                     for k, v in model.state_dict().items()}
-    stats_meta: Dict[str, Dict[str, Any]] = {}
-    for i, s in enumerate(speakers):
-        st = stats[s]
-        d = st.to_dict() if hasattr(st, "to_dict") else dict(st)
-        stats_meta[s] = {}
-        for k, v in d.items():
-            if isinstance(v, (list, tuple, np.ndarray)) or hasattr(v, "detach"):
-                arrays[f"stats/{i}/{k}"] = np.asarray(_to_numpy(v), dtype=np.float64)
-            else:
-                stats_meta[s][k] = v.item() if isinstance(v, np.generic) else v
-    cfg = config.to_dict() if hasattr(config, "to_dict") else dict(config)
-    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "kind": kind,
-            "vawgan_version": __version__, "config": cfg, "speakers": speakers,
-            "stats": stats_meta, "train_info": dict(train_info or {}),
-            "graph": {"inputs": list(INPUTS), "output": OUTPUT}, "arrays": list(arrays)}
-    members = [(META, json.dumps(meta, indent=1, default=_json_default,
-                                 allow_nan=False).encode("utf-8")),
-               (GRAPH, export_onnx(model))]
-    members += [(f"{name}.npy", _npy(a)) for name, a in arrays.items()]
-    with atomic_path(path, suffix=".zip") as tmp:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as z:  # fast to load
-            for name, data in members:
-                z.writestr(name, data)
-            z.writestr(DIGEST, members_sha256(members) + "\n")
 
 
 # ----------------------------------------------------------------------------- the bundle
@@ -467,7 +374,7 @@ def _parse(path: Path, members: Dict[str, bytes]):
 
 
 def load_bundle(path: PathLike, threads: int = 1, background: bool = False) -> Bundle:
-    """Read and check a bundle written by :func:`save_bundle` (no torch).
+    """Read and check a bundle written by :func:`vawgan.export.save_bundle` (no torch).
 
     Parameters
     ----------

@@ -242,7 +242,7 @@ class Trainer:
     def save_bundle(self, kind: str, path: Optional[PathLike] = None,
                     info: Optional[Dict[str, Any]] = None) -> Path:
         """Write ``vae.pt`` / ``vawgan.pt`` (or ``path``)."""
-        from .bundle import save_bundle
+        from .export import save_bundle
 
         path = Path(path or self.outdir / f"{kind}.pt")
         ti = {"step": self.step, "phase": self.phase(), "n_frames": self.data.n_frames,
