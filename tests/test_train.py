@@ -12,8 +12,8 @@ import yaml
 
 from vawgan.config import Config
 from vawgan.data import Sampler, load_training_data, make_synthetic_dump, read_utt_list
-from vawgan.errors import FeatureError
-from vawgan.train import CheckpointError, Trainer
+from vawgan.errors import CheckpointError, FeatureError
+from vawgan.train import Trainer
 from vawgan.trainstep import StepRunner
 
 TINY = {"model": {"context": 0, "hidden": 24, "n_layers": 2, "z_dim": 6, "spk_dim": 4, "critic_hidden": 24,

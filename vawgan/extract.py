@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Dict, Iterable, Iterator, List, Optional, Set, Tuple, Union
 
 from .config import Config, FeatureConfig, load_config
-from .errors import FeatureError, VawganError
+from .errors import CorpusError, FeatureError, VawganError
 from .io import PathLike, atomic_write_text
 
 MANIFEST = "manifest.json"
@@ -54,9 +54,6 @@ AUDIO_EXTENSIONS = frozenset({
 
 UttKey = Tuple[str, str]  # (speaker, utt)
 
-
-class CorpusError(VawganError, ValueError):
-    """A corpus or dump directory, or an utterance list, is unusable."""
 
 
 # --------------------------------------------------------------------------- lists

@@ -38,7 +38,7 @@ from typing import Any, Dict, Iterable, Mapping, Optional
 
 import numpy as np
 
-from .errors import VawganError
+from .errors import StatsError, VawganError
 from .io import PathLike, atomic_write_text
 
 FORMAT = "vawgan-stats"
@@ -48,9 +48,6 @@ _VECTORS = ("mcep_mean", "mcep_std", "gv")
 _SCALARS = ("lf0_mean", "lf0_std", "c0_mean", "c0_std")
 _FIELDS = ("n_utts", "n_frames") + _VECTORS + _SCALARS + ("ms",)
 
-
-class StatsError(VawganError, ValueError):
-    """A statistics file is missing, corrupt or of the wrong format."""
 
 
 @dataclass

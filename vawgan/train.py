@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 from .config import Config, load_config, save_config
-from .errors import ConfigError, VawganError
+from .errors import CheckpointError, ConfigError
 from .io import PathLike, atomic_path, atomic_write_text
 
 CKPT_NAME = "checkpoint.pt"
@@ -51,9 +51,6 @@ CKPT_VERSION = 1
 _LOG_KEYS = ("rec", "kl", "wdist", "gp", "critic_loss", "adv", "adv_w", "mu_abs", "sigma",
              "active", "dec_logvar")
 
-
-class CheckpointError(VawganError, ValueError):
-    """A checkpoint is missing, corrupt or belongs to another configuration/data set."""
 
 
 def resolve_device(name: str):
