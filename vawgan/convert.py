@@ -454,13 +454,3 @@ def run_single(args) -> int:
             print(f"metrics on the converted {args.metrics_on}: {figures}")
     return 0
 
-
-_MOVED = ("collect_audio", "add_arguments", "run", "AUDIO_SUFFIXES")
-
-
-def __getattr__(name: str):  # the batch command moved to vawgan.convert_batch
-    if name in _MOVED:
-        from . import convert_batch
-
-        return getattr(convert_batch, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -21,49 +21,14 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict
 
 import numpy as np
 
 from .convert import (_add_model_arguments, _check_common_args, _check_speaker, _load_bundle,
                       convert_file, default_target, resolve_model)
+from .corpus import collect_audio
 from .errors import VawganError
-from .io import PathLike
-
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aif", ".aiff")
-
-
-def collect_audio(spec: PathLike, what: str = "--in") -> List[Path]:
-    """Audio files named by ``spec``: a folder (its audio files, sorted) or a list file.
-
-    A list file has one path per line (relative paths are relative to the list
-    file's folder); blank lines and lines starting with ``#`` are ignored.
-    """
-    spec = Path(spec)
-    if spec.is_dir():
-        files = sorted(p for p in spec.iterdir()
-                       if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
-        if not files:
-            raise VawganError(f"{spec}: {what} folder holds no audio files "
-                              f"({', '.join(AUDIO_SUFFIXES)})")
-        return files
-    if not spec.is_file():
-        raise VawganError(f"{spec}: {what} is neither a folder nor a list file")
-    try:
-        lines = spec.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError:
-        raise VawganError(f"{spec}: {what} is not a text list of audio paths (binary file)") from None
-    files = []
-    for line in lines:
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        p = Path(line)
-        files.append(p if p.is_absolute() else spec.parent / p)
-    if not files:
-        raise VawganError(f"{spec}: {what} list file names no audio files")
-    return files
-
 
 _WORKER_BUNDLES: Dict[str, Any] = {}
 

@@ -42,6 +42,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 import numpy as np
 
 from .config import FeatureConfig, load_config
+from .corpus import collect_audio
 from .errors import VawganError
 from .features import Features, analyze_file
 from .io import PathLike, atomic_write_text
@@ -80,8 +81,6 @@ def set_ms(bodies: List[np.ndarray], n_fft: int) -> np.ndarray:
 
 def utterance_map(spec: PathLike, what: str) -> Dict[str, Path]:
     """``{utterance name: path}`` of a folder or list file (names must be unique)."""
-    from .convert import collect_audio
-
     out: Dict[str, Path] = {}
     for p in collect_audio(spec, what):
         if p.stem in out:

@@ -299,7 +299,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from .config import load_config
-    from .extract import list_corpus
+    from .corpus import list_corpus
 
     cfg = load_config(args.config).feature
     if args.max_utts < 1:

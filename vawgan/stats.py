@@ -309,7 +309,7 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from .config import load_config
-    from .extract import parse_utt_spec, read_utt_list
+    from .corpus import parse_utt_spec, read_utt_list
 
     cfg = load_config(args.config)
     utts = read_utt_list(args.utts_file) if args.utts_file else None
