@@ -10,7 +10,7 @@ The pipeline, identical for both commands and for the Python API:
    speaker, de-normalized with the target statistics;
 3. optionally a GV or MS postfilter toward the target's natural statistics;
 4. c0 (energy) and the coded aperiodicity are kept from the source; f0 goes through the
-   log-Gaussian transform (:func:`vawgan.f0.convert_f0`);
+   log-Gaussian transform (:func:`vawgan.postfilter.convert_f0`);
 5. :func:`vawgan.features.synthesize`, resampled back to the input's rate (or ``--sr``),
    written atomically.
 
@@ -67,12 +67,12 @@ from .config import FeatureConfig
 from .errors import AudioError, BundleError, VawganError
 from .features import Features, analyze_file
 from .io import PathLike
+from .postfilter import POSTFILTERS, convert_f0, postfilter_body
 
 SINGLE_DESCRIPTION = ("convert one utterance to a target speaker's voice with a VAW-GAN "
                       "bundle and report its over-smoothing (GV / MS distance)")
 #: where the lead installs the default model (see vawgan/pretrained/README.md)
 DEFAULT_MODEL = Path(__file__).resolve().parent / "pretrained" / "vcc2016_vawgan.pt"
-POSTFILTERS = ("none", "gv", "ms")
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -170,8 +170,6 @@ def speaker_source_stats(bundle, speaker: str) -> SourceStats:
 
 
 def _convert_lf0(f0: np.ndarray, src: SourceStats, tgt, target: str) -> np.ndarray:
-    from .f0 import convert_f0
-
     if not np.any(f0 > 0):
         return f0.copy()
     tgt_mean, tgt_std = stat(tgt, "lf0_mean"), stat(tgt, "lf0_std")
@@ -205,28 +203,18 @@ def apply_postfilter(body: np.ndarray, target_stats, kind: str, alpha: float = 1
     Returns
     -------
     ndarray, shape (T, M)
-    """
-    if kind not in POSTFILTERS:
-        raise ValueError(f"postfilter must be one of {POSTFILTERS}, got {kind!r}")
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"postfilter alpha must be in [0, 1], got {alpha}")
-    if kind == "none" or alpha == 0.0:
-        return body
-    from . import postfilter as pf
 
-    natural = stat(target_stats, kind)
-    if natural is None:
-        raise BundleError(f"the model's target statistics have no '{kind}': "
-                          f"cannot apply the {kind.upper()} postfilter")
-    natural = np.asarray(natural, dtype=np.float64)
-    # The statistics are over non-silent frames: filter those, leave silence as it is.
-    rows = np.ones(len(body), bool) if mask is None or np.count_nonzero(mask) < 2 else mask
-    out = np.array(body, dtype=np.float64, copy=True)
-    if kind == "gv":
-        out[rows] = pf.gv_postfilter(body[rows], natural, alpha)
-    else:
-        out[rows] = pf.ms_postfilter(body[rows], natural, alpha, ms_fft)
-    return out
+    See Also
+    --------
+    vawgan.postfilter.postfilter_body : the computation, on the statistic itself.
+    """
+    natural = None
+    if kind in POSTFILTERS[1:] and 0.0 < alpha <= 1.0:  # else postfilter_body returns or raises
+        natural = stat(target_stats, kind)
+        if natural is None:
+            raise BundleError(f"the model's target statistics have no '{kind}': "
+                              f"cannot apply the {kind.upper()} postfilter")
+    return postfilter_body(body, kind, natural, alpha, ms_fft, mask)
 
 
 # ----------------------------------------------------------------------------- API

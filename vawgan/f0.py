@@ -1,4 +1,4 @@
-"""Per-speaker f0 ranges, their proposal from an f0 histogram, and the f0 transform.
+"""Per-speaker f0 ranges and their proposal from an f0 histogram.
 
 f0 range files
     Like sprocket's speaker YAML: ``<dir>/<speaker>.yaml`` holding exactly::
@@ -28,10 +28,8 @@ Proposal (``vawgan f0-range``)
     C. De Looze and D. Hirst, "Detecting changes in key and range for the automatic
     modelling and coding of intonation", Proc. Speech Prosody 2008.
 
-f0 transform
-    :func:`convert_f0` is the usual log-Gaussian normalized transform (Toda et al. 2007):
-    :math:`\\log f_y = \\mu_y + \\frac{\\sigma_y}{\\sigma_x}(\\log f_x - \\mu_x)` on voiced
-    frames; unvoiced frames stay 0.
+The f0 transform of the conversion, :func:`vawgan.postfilter.convert_f0`, sits with the
+other post-processing of converted features.
 """
 
 from __future__ import annotations
@@ -209,42 +207,6 @@ def plot_f0_histogram(path: PathLike, f0: np.ndarray, floor: float, ceil: float,
         atomic_write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100), suffix=".png")
     finally:
         plt.close(fig)
-
-
-# --------------------------------------------------------------------------- transform
-def convert_f0(f0: np.ndarray, src_mean: float, src_std: float, tgt_mean: float,
-               tgt_std: float) -> np.ndarray:
-    """Log-Gaussian normalized f0 transform.
-
-    .. math:: \\log f_y = \\mu_y + \\frac{\\sigma_y}{\\sigma_x} (\\log f_x - \\mu_x)
-
-    Parameters
-    ----------
-    f0 : ndarray, shape (T,) (any shape)
-        Source f0 in Hz, 0 where unvoiced.
-    src_mean, src_std : float
-        Mean and standard deviation of the source speaker's natural-log f0
-        (``SpeakerStats.lf0_mean`` / ``lf0_std``).
-    tgt_mean, tgt_std : float
-        The same for the target speaker.
-
-    Returns
-    -------
-    ndarray, same shape as ``f0``: converted f0 in Hz, 0 where ``f0`` is 0.
-    """
-    f0 = np.asarray(f0, dtype=np.float64)
-    for name, v in (("src_mean", src_mean), ("src_std", src_std), ("tgt_mean", tgt_mean),
-                    ("tgt_std", tgt_std)):
-        if not math.isfinite(float(v)):
-            raise ValueError(f"{name} must be finite, got {v}")
-    if src_std <= 0 or tgt_std <= 0:
-        raise ValueError(f"standard deviations must be > 0, got {src_std}, {tgt_std}")
-    if not np.all(np.isfinite(f0)) or np.any(f0 < 0):
-        raise ValueError("f0 must be finite and >= 0 (0 = unvoiced)")
-    out = np.zeros_like(f0)
-    v = f0 > 0
-    out[v] = np.exp((np.log(f0[v]) - src_mean) * (tgt_std / src_std) + tgt_mean)
-    return out
 
 
 # --------------------------------------------------------------------------- command
