@@ -390,7 +390,10 @@ def test_cli_default_postfilter_is_gv():
     """The default chosen on the VCC2016 dev set (docs/results.md)."""
     import argparse
 
-    for add in (convert.add_single_arguments,):
+    from vawgan.commands import convert as batch, convert_one
+
+    for add in (convert_one.add_arguments, batch.add_arguments):
         p = argparse.ArgumentParser()
         add(p)
-        assert p.parse_args(["a.wav", "b.wav"]).postfilter == "gv"
+        args = ["a.wav", "b.wav"] if add is convert_one.add_arguments else ["--in", "x", "--out", "y"]
+        assert p.parse_args(args).postfilter == "gv"

@@ -164,7 +164,8 @@ def collect_audio(spec: PathLike, what: str = "--in") -> List[Path]:
     try:
         lines = spec.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError:
-        raise CorpusError(f"{spec}: {what} is not a text list of audio paths (binary file)") from None
+        raise CorpusError(f"{spec}: {what} is not a text list of audio paths "
+                          "(binary file)") from None
     except OSError as e:
         raise CorpusError(f"{spec}: cannot read {what} list ({type(e).__name__})") from None
     files = []

@@ -28,7 +28,6 @@ text files with one ``speaker/utt`` per line (:func:`vawgan.corpus.read_utt_list
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import sys
@@ -37,8 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
-from .config import Config, FeatureConfig, load_config
-from .corpus import UttKey, list_corpus, list_speakers, listdir, read_utt_list
+from .config import Config, FeatureConfig
+from .corpus import UttKey, list_corpus, listdir
 from .errors import CorpusError, FeatureError, VawganError
 from .io import PathLike, atomic_write_text
 
@@ -119,6 +118,7 @@ class ExtractResult:
     extracted: List[UttKey] = field(default_factory=list)  #: newly extracted
     skipped: List[UttKey] = field(default_factory=list)  #: already done (resumed)
     failures: List[dict] = field(default_factory=list)  #: {speaker, utt, source, error}
+    warnings: List[str] = field(default_factory=list)  #: warnings of the analysis, one line each
 
     @property
     def manifest(self) -> Path:
@@ -196,9 +196,11 @@ def extract_corpus(corpus: PathLike, out: PathLike, cfg: Union[Config, FeatureCo
         use the global range of ``cfg``.
     utts : iterable of (speaker, utt), optional
     progress : bool
-        Show a tqdm bar.
+        Show a tqdm bar (on stderr).
     log : callable(str), optional
-        Where one-line reports (failures, warnings) go; default stderr.
+        Called with each one-line report (a failure, or ``warning: ...``) as it
+        happens, e.g. ``tqdm.write`` (what ``vawgan extract`` passes); default: none.
+        Either way failures and warnings are in the result.
 
     Returns
     -------
@@ -215,9 +217,6 @@ def extract_corpus(corpus: PathLike, out: PathLike, cfg: Union[Config, FeatureCo
     def say(msg: str) -> None:
         if log is not None:
             log(msg)
-        else:
-            from tqdm import tqdm
-            tqdm.write(msg, file=sys.stderr)
 
     items, failures = list_corpus(corpus, speakers, utts)
     for f in failures:
@@ -239,6 +238,7 @@ def extract_corpus(corpus: PathLike, out: PathLike, cfg: Union[Config, FeatureCo
 
     def on_result(res: dict, bar) -> None:
         for w in res.get("warnings", []):
+            result.warnings.append(w)
             say(f"warning: {w}")
         key = (res["speaker"], res["utt"])
         if res["ok"]:
@@ -324,48 +324,3 @@ def iter_dump(dump: PathLike, speakers: Optional[Iterable[str]] = None,
         if utt in excl:
             continue
         yield spk, utt, path
-
-
-# --------------------------------------------------------------------------- command
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--corpus", required=True, help="corpus root: <root>/<speaker>/<utt>.<ext>")
-    parser.add_argument("--out", required=True,
-                        help="dump directory (written <out>/<speaker>/<utt>.npz)")
-    parser.add_argument("--speakers", nargs="+", metavar="SPK", help="only these speakers")
-    parser.add_argument("--utts-file", help="only the utterances listed (one speaker/utt per line)")
-    parser.add_argument("--config", help="YAML config (feature and extract sections)")
-    parser.add_argument("--f0-dir", help="per-speaker f0 ranges: <dir>/<speaker>.yaml")
-    parser.add_argument("--jobs", type=int, default=None, help="parallel workers (-1 = all cores)")
-    parser.add_argument("--scheduler", help="Dask scheduler address tcp://HOST:PORT")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
-def run(args: argparse.Namespace) -> int:
-    cfg = load_config(args.config)
-    f0_ranges = None
-    if args.f0_dir:
-        from .f0 import load_f0_ranges
-
-        f0_ranges = load_f0_ranges(args.f0_dir)
-    utts = read_utt_list(args.utts_file) if args.utts_file else None
-    jobs = args.jobs if args.jobs is not None else cfg.extract.jobs
-    if jobs == 0 or jobs < -1:
-        raise VawganError(f"--jobs {jobs}: use a positive number or -1")
-    scheduler = args.scheduler or cfg.extract.scheduler
-    speakers = args.speakers
-    if f0_ranges is not None:
-        listed_spk = set(speakers) if speakers else set(list_speakers(args.corpus))
-        missing = sorted(listed_spk - set(f0_ranges))
-        if missing:
-            print(f"warning: no f0 range in {args.f0_dir} for {', '.join(missing)}; "
-                  f"using {cfg.feature.f0_floor:g}-{cfg.feature.f0_ceil:g} Hz", file=sys.stderr)
-    res = extract_corpus(args.corpus, args.out, cfg, speakers=speakers, jobs=jobs,
-                         scheduler=scheduler, f0_ranges=f0_ranges, utts=utts,
-                         progress=not args.no_progress)
-    print(res.summary())
-    if res.failures:
-        print(f"failures ({len(res.failures)}):")
-        for f in res.failures:
-            print(f"  {f['error']}")
-    print(f"manifest: {res.manifest}")
-    return 0 if res.utterances else 1
