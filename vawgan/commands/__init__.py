@@ -8,15 +8,13 @@ are raised as :class:`vawgan.errors.VawganError` and shown by :mod:`vawgan.cli` 
 line with exit status 1. :mod:`vawgan.cli` imports only the module of the command
 being run (``vawgan-convert`` never imports torch).
 
-======================  =====================================
-``vawgan extract``      :mod:`vawgan.commands.extract`
-``vawgan stats``        :mod:`vawgan.commands.stats`
-``vawgan f0-range``     :mod:`vawgan.commands.f0_range`
-``vawgan analysis-synthesis``  :mod:`vawgan.commands.analysis_synthesis`
-``vawgan train``        :mod:`vawgan.commands.train`
-``vawgan convert``      :mod:`vawgan.commands.convert`
-``vawgan evaluate``     :mod:`vawgan.commands.evaluate`
-``vawgan report``       :mod:`vawgan.commands.report`
-``vawgan-convert``      :mod:`vawgan.commands.convert_one`
-======================  =====================================
+* ``vawgan extract``: :mod:`vawgan.commands.extract`
+* ``vawgan stats``: :mod:`vawgan.commands.stats`
+* ``vawgan f0-range``: :mod:`vawgan.commands.f0_range`
+* ``vawgan analysis-synthesis``: :mod:`vawgan.commands.analysis_synthesis`
+* ``vawgan train``: :mod:`vawgan.commands.train`
+* ``vawgan convert``: :mod:`vawgan.commands.convert`
+* ``vawgan evaluate``: :mod:`vawgan.commands.evaluate`
+* ``vawgan report``: :mod:`vawgan.commands.report`
+* ``vawgan-convert``: :mod:`vawgan.commands.convert_one`
 """
