@@ -26,9 +26,10 @@ The default target is the bundle's ``train_info["default_target"]`` when the tra
 stored one, else the first speaker whose name starts with ``T`` (the VCC naming of
 target speakers), else the first speaker of the bundle.
 
-Over-smoothing figures printed at the end (GV and MS distance of c1..c39 to the
-target speaker's natural statistics stored in the bundle; with ``--reference``, MCD,
-F0 RMSE, log-F0 correlation and V/UV error) are computed by :func:`utterance_metrics`,
+The over-smoothing figures of the result's ``metrics`` (which ``vawgan-convert``
+prints: GV and MS distance of c1..c39 to the target speaker's natural statistics
+stored in the bundle; with ``--reference``, MCD, F0 RMSE, log-F0 correlation and V/UV
+error) are computed by :func:`utterance_metrics`,
 by default on the **converted features before synthesis** (``--metrics-on features``,
 free). ``--metrics-on output`` re-analyzes the written file with ``analyze_file``: the
 code path of ``vawgan evaluate``, which then reports the same numbers for that file.
