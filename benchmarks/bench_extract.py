@@ -40,7 +40,8 @@ def main(argv=None) -> int:
     import soundfile as sf
 
     from vawgan.config import FeatureConfig
-    from vawgan.extract import extract_corpus, list_corpus
+    from vawgan.corpus import list_corpus
+    from vawgan.extract import extract_corpus
 
     items, _ = list_corpus(args.corpus, args.speakers)
     chosen = []

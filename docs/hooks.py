@@ -96,7 +96,7 @@ def parser_markdown(parser: argparse.ArgumentParser, heading: str, anchor: str,
 def cli_markdown() -> str:
     """The reference of ``vawgan <command>`` (every command) and ``vawgan-convert``."""
     from vawgan import cli
-    from vawgan import convert as convert_mod
+    from vawgan.commands import convert_one
 
     out = []
     names = ", ".join(f"`{n}`" for n in cli.COMMANDS)
@@ -106,15 +106,16 @@ def cli_markdown() -> str:
             "own module (`vawgan extract` never imports torch). Errors are one line,",
             "`vawgan <command>: error: ...`, with exit status 1 (2 for a usage error).", ""]
     out += ["| command | what |", "| --- | --- |"]
-    out.append("| [`vawgan-convert`](#vawgan-convert) | " + _cell(convert_mod.SINGLE_DESCRIPTION) + " |")
+    out.append("| [`vawgan-convert`](#vawgan-convert) | " + _cell(convert_one.DESCRIPTION) + " |")
     for name, (_, hlp) in cli.COMMANDS.items():
         out.append(f"| [`vawgan {name}`](#cmd-{name}) | {_cell(hlp)} |")
     out.append("")
     parser = argparse.ArgumentParser(prog="vawgan-convert",
-                                     description=convert_mod.SINGLE_DESCRIPTION,
+                                     description=convert_one.DESCRIPTION,
                                      formatter_class=_formatter)
-    convert_mod.add_single_arguments(parser)
-    out.append(parser_markdown(parser, "vawgan-convert", "vawgan-convert", "vawgan.convert"))
+    convert_one.add_arguments(parser)
+    out.append(parser_markdown(parser, "vawgan-convert", "vawgan-convert",
+                               "vawgan.commands.convert_one"))
     for name, (module_name, hlp) in cli.COMMANDS.items():
         module = importlib.import_module(module_name)
         parser = argparse.ArgumentParser(prog=f"vawgan {name}", description=hlp,

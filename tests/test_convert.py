@@ -19,6 +19,7 @@ torch = pytest.importorskip("torch")
 from vawgan import convert  # noqa: E402
 from vawgan.cli import convert_main, main  # noqa: E402
 from vawgan.config import Config  # noqa: E402
+from vawgan.errors import VawganError  # noqa: E402
 from vawgan.features import analyze_file, synthesize  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -315,6 +316,44 @@ def test_batch_convert_skips_bad_and_resumes(bundle_path, audio, tmp_path, capsy
     assert "2 converted, 0 skipped" in capsys.readouterr().out
 
 
+def test_cli_resolves_target_once(bundle_path, audio, tmp_path, capsys, monkeypatch):
+    calls = []
+    real = convert.resolve_target
+
+    def counting(bundle, target=None):
+        calls.append(target)
+        return real(bundle, target)
+
+    monkeypatch.setattr(convert, "resolve_target", counting)
+    rc, stdout, err = _cli(capsys, audio / "src.wav", tmp_path / "o.wav", "--model", bundle_path)
+    assert rc == 0, err
+    assert calls == [None] and "-> TGT" in stdout
+
+
+def test_batch_library_processes_equal_threads(bundle_path, bundle, audio, tmp_path):
+    """One Converter per batch; worker processes rebuild it from the model path and the
+    resolved set-up, and write the same files as threads."""
+    from vawgan.convert_batch import convert_batch, plan_batch
+
+    files = [audio / "src.wav", audio / "tgt.wav"]
+    conv = convert.Converter(bundle, source="SRC", postfilter="gv")
+    assert conv.target == "TGT" and conv.source_stats.origin == "SRC"
+    outs = {}
+    for backend in ("threads", "processes"):
+        out = tmp_path / backend
+        todo, skipped = plan_batch(files, out)
+        res = convert_batch(conv, todo, out, skipped, jobs=2, backend=backend,
+                            model=bundle_path, progress=False)
+        assert not res.failed and len(res.converted) == 2 and res.source == "SRC"
+        assert res.summary().startswith("2 converted, 0 skipped (output exists), 0 failed")
+        assert json.loads((out / "convert.json").read_text())["target"] == "TGT"
+        outs[backend] = [sf.read(out / f"{f.stem}.wav")[0] for f in files]
+    for a, b in zip(outs["threads"], outs["processes"]):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(VawganError, match="two inputs named src"):
+        plan_batch([audio / "src.wav", tmp_path / "x" / "src.flac"], tmp_path / "o")
+
+
 def test_batch_bad_arguments(bundle_path, tmp_path, capsys):
     rc = main(["convert", "--model", str(bundle_path), "--in", str(tmp_path / "none"),
                "--out", str(tmp_path / "o")])
@@ -372,7 +411,10 @@ def test_cli_default_postfilter_is_gv():
     """The default chosen on the VCC2016 dev set (docs/results.md)."""
     import argparse
 
-    for add in (convert.add_single_arguments,):
+    from vawgan.commands import convert as batch, convert_one
+
+    for add in (convert_one.add_arguments, batch.add_arguments):
         p = argparse.ArgumentParser()
         add(p)
-        assert p.parse_args(["a.wav", "b.wav"]).postfilter == "gv"
+        args = ["a.wav", "b.wav"] if add is convert_one.add_arguments else ["--in", "x", "--out", "y"]
+        assert p.parse_args(args).postfilter == "gv"

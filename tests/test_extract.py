@@ -11,9 +11,9 @@ import pytest
 
 from vawgan.cli import main
 from vawgan.config import FeatureConfig
-from vawgan.errors import VawganError
-from vawgan.extract import (CorpusError, extract_corpus, is_done, iter_dump, list_corpus,
-                            parse_utt_spec, read_utt_list)
+from vawgan.corpus import list_corpus, parse_utt_spec, read_utt_list
+from vawgan.errors import CorpusError, VawganError
+from vawgan.extract import extract_corpus, is_done, iter_dump
 from vawgan.features import analyze_file, load_features
 
 CFG = FeatureConfig(f0_method="dio")  # DIO keeps the tests quick; the pipeline is the same

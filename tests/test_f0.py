@@ -1,4 +1,4 @@
-"""Tests of vawgan.f0: range files, range proposal, the f0-range command, convert_f0."""
+"""Tests of vawgan.f0: range files, range proposal, the f0-range command."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ import pytest
 
 from vawgan.cli import main
 from vawgan.errors import ConfigError
-from vawgan.f0 import (convert_f0, load_f0_range, load_f0_ranges, propose_f0_range,
-                       save_f0_range)
+from vawgan.f0 import load_f0_range, load_f0_ranges, propose_f0_range, save_f0_range
 
 REPO = Path(__file__).resolve().parents[1]
 VCC_SPEAKERS = ["SF1", "SF2", "SF3", "SM1", "SM2", "TF1", "TF2", "TM1", "TM2", "TM3"]
@@ -89,33 +88,6 @@ def test_propose_range_checks():
         propose_f0_range(np.array([np.nan] + [100.0] * 20))
     with pytest.raises(ValueError):
         propose_f0_range(np.full(20, 100.0), low_factor=2.0)
-
-
-def test_convert_f0():
-    rng = np.random.default_rng(1)
-    lf0 = rng.normal(np.log(120.0), 0.2, size=2000)
-    f0 = np.exp(lf0)
-    f0[rng.random(2000) < 0.3] = 0.0
-    v = f0 > 0
-    mu, sd = np.log(f0[v]).mean(), np.log(f0[v]).std()
-    out = convert_f0(f0, mu, sd, np.log(230.0), 0.1)
-    assert out.shape == f0.shape
-    np.testing.assert_array_equal(out == 0, f0 == 0)
-    np.testing.assert_allclose(np.log(out[v]).mean(), np.log(230.0), atol=1e-12)
-    np.testing.assert_allclose(np.log(out[v]).std(), 0.1, rtol=1e-12)
-    assert np.all(np.diff(out[v][np.argsort(f0[v])]) >= 0)  # order is kept
-    np.testing.assert_allclose(convert_f0(f0, 5.0, 0.3, 5.0, 0.3), f0, rtol=1e-14)
-
-
-def test_convert_f0_checks():
-    f0 = np.array([0.0, 100.0])
-    for bad in ([-1.0, 100.0], [np.inf, 100.0]):
-        with pytest.raises(ValueError, match="f0 must be"):
-            convert_f0(np.array(bad), 5.0, 0.2, 5.0, 0.2)
-    with pytest.raises(ValueError, match="> 0"):
-        convert_f0(f0, 5.0, 0.0, 5.0, 0.2)
-    with pytest.raises(ValueError, match="finite"):
-        convert_f0(f0, np.nan, 0.2, 5.0, 0.2)
 
 
 def test_f0_range_command(tmp_path, capsys):

@@ -1,4 +1,4 @@
-"""Tests of vawgan.postfilter: GV and MS postfilters, checked with vawgan.metrics."""
+"""Tests of vawgan.postfilter: GV and MS postfilters (checked with vawgan.metrics), convert_f0."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from vawgan.metrics import global_variance, gv_distance, modulation_spectrum, ms_distance
-from vawgan.postfilter import auto_smooth_bins, gv_postfilter, ms_gain_db, ms_postfilter
+from vawgan.postfilter import (auto_smooth_bins, convert_f0, gv_postfilter, ms_gain_db,
+                               ms_postfilter, postfilter_body)
 
 
 def _smooth(x, width=9):
@@ -129,3 +130,47 @@ def test_ms_gain_and_smoothing_width():
 def test_argument_errors(call):
     with pytest.raises(ValueError):
         call()
+
+
+def test_postfilter_body_masked_frames():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(300, 3))
+    mask = np.arange(300) >= 100
+    gv = np.array([4.0, 9.0, 1.0])
+    y = postfilter_body(x, "gv", gv, mask=mask)
+    np.testing.assert_array_equal(y[~mask], x[~mask])  # silence left as it is
+    np.testing.assert_allclose(global_variance(y[mask]), gv, rtol=1e-10)
+    assert postfilter_body(x, "none") is x and postfilter_body(x, "gv", gv, alpha=0.0) is x
+    with pytest.raises(ValueError, match="one of"):
+        postfilter_body(x, "wiener", gv)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        postfilter_body(x, "gv", gv, alpha=1.5)
+    with pytest.raises(ValueError, match="no target statistic"):
+        postfilter_body(x, "ms")
+
+
+def test_convert_f0():
+    rng = np.random.default_rng(1)
+    lf0 = rng.normal(np.log(120.0), 0.2, size=2000)
+    f0 = np.exp(lf0)
+    f0[rng.random(2000) < 0.3] = 0.0
+    v = f0 > 0
+    mu, sd = np.log(f0[v]).mean(), np.log(f0[v]).std()
+    out = convert_f0(f0, mu, sd, np.log(230.0), 0.1)
+    assert out.shape == f0.shape
+    np.testing.assert_array_equal(out == 0, f0 == 0)
+    np.testing.assert_allclose(np.log(out[v]).mean(), np.log(230.0), atol=1e-12)
+    np.testing.assert_allclose(np.log(out[v]).std(), 0.1, rtol=1e-12)
+    assert np.all(np.diff(out[v][np.argsort(f0[v])]) >= 0)  # order is kept
+    np.testing.assert_allclose(convert_f0(f0, 5.0, 0.3, 5.0, 0.3), f0, rtol=1e-14)
+
+
+def test_convert_f0_checks():
+    f0 = np.array([0.0, 100.0])
+    for bad in ([-1.0, 100.0], [np.inf, 100.0]):
+        with pytest.raises(ValueError, match="f0 must be"):
+            convert_f0(np.array(bad), 5.0, 0.2, 5.0, 0.2)
+    with pytest.raises(ValueError, match="> 0"):
+        convert_f0(f0, 5.0, 0.0, 5.0, 0.2)
+    with pytest.raises(ValueError, match="finite"):
+        convert_f0(f0, np.nan, 0.2, 5.0, 0.2)

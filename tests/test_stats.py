@@ -9,10 +9,11 @@ import pytest
 
 from vawgan.cli import main
 from vawgan.config import FeatureConfig
+from vawgan.errors import StatsError
 from vawgan.features import Features, save_features
 from vawgan.metrics import modulation_spectrum
-from vawgan.stats import (SpeakerStats, StatsError, compute_speaker_stats, load_stats,
-                          load_stats_document, save_stats)
+from vawgan.stats import (SpeakerStats, compute_speaker_stats, load_stats, load_stats_document,
+                          save_stats)
 
 CFG = FeatureConfig()
 

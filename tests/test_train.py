@@ -11,9 +11,10 @@ import torch
 import yaml
 
 from vawgan.config import Config
-from vawgan.data import Sampler, load_training_data, make_synthetic_dump, read_utt_list
-from vawgan.errors import FeatureError
-from vawgan.train import CheckpointError, Trainer
+from vawgan.corpus import read_utt_list
+from vawgan.data import Sampler, load_training_data, make_synthetic_dump
+from vawgan.errors import CheckpointError, CorpusError, FeatureError
+from vawgan.train import Trainer
 from vawgan.trainstep import StepRunner
 
 TINY = {"model": {"context": 0, "hidden": 24, "n_layers": 2, "z_dim": 6, "spk_dim": 4, "critic_hidden": 24,
@@ -97,7 +98,7 @@ def test_utt_list_and_errors(tmp_path, dump):
     f = tmp_path / "train.list"
     f.write_text("# comment\nA/100001\n\nB/100002.npz\n")
     assert read_utt_list(f) == [("A", "100001"), ("B", "100002")]
-    with pytest.raises(FeatureError, match="line 1"):
+    with pytest.raises(CorpusError, match="line 1"):  # the one list reader (vawgan.corpus)
         read_utt_list(["A-100001"])
     with pytest.raises(FeatureError, match="no speaker C"):
         load_training_data(root, {k: stats[k] for k in "AB"}, utts, progress=False)

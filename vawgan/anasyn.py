@@ -1,4 +1,4 @@
-"""``vawgan analysis-synthesis``: resynthesize a file through the features (vocoder floor).
+"""Analysis-synthesis: resynthesize a file through the features (the vocoder floor).
 
 The input goes through exactly the conversion path minus the model:
 ``analyze_file`` (WORLD, mel-cepstrum c0..c39, coded aperiodicity) -> ``synthesize``
@@ -7,6 +7,8 @@ The input goes through exactly the conversion path minus the model:
 distance, MCD, F0 RMSE, log-F0 correlation, V/UV error) are the floor that no
 conversion through these features can go below.
 
+The command is :mod:`vawgan.commands.analysis_synthesis`.
+
 Example
 -------
     vawgan analysis-synthesis SF1/100001.wav /tmp/SF1_100001_anasyn.wav --json
@@ -14,15 +16,12 @@ Example
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
-import sys
 from pathlib import Path
 from typing import Dict, Optional
 
 from .audio import check_output_path
-from .config import FeatureConfig, load_config
+from .config import FeatureConfig
 from .errors import AudioError
 from .io import PathLike
 
@@ -110,31 +109,3 @@ def format_report(res: Dict[str, object]) -> str:
         f"  GV distance  {num(res['gv_distance'], '.4f')} (mean |log10 GV ratio|)",
         f"  MS distance  {num(res['ms_distance'], '.2f')} dB",
     ])
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("input", type=Path, help="input audio file (any format soundfile reads)")
-    parser.add_argument("output", type=Path, help="output .wav or .flac (written atomically)")
-    parser.add_argument("--config", type=Path, default=None,
-                        help="YAML config; its 'feature' section sets the analysis")
-    parser.add_argument("--f0-floor", type=float, default=None, help="f0 search floor (Hz)")
-    parser.add_argument("--f0-ceil", type=float, default=None, help="f0 search ceiling (Hz)")
-    parser.add_argument("--sr", type=int, default=None,
-                        help="output sample rate (default: the input's; the analysis runs at "
-                             "the config's feature.fs)")
-    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
-
-
-def run(args) -> int:
-    cfg = load_config(args.config)
-    feat_cfg = cfg.feature.for_speaker(args.f0_floor, args.f0_ceil)
-    res = analysis_synthesis(args.input, args.output, feat_cfg, sr=args.sr,
-                             ms_fft=cfg.stats.ms_fft)
-    if args.json:
-        clean = {k: (None if isinstance(v, float) and math.isnan(v) else v)
-                 for k, v in res.items()}
-        print(json.dumps(clean, indent=2))
-    else:
-        print(format_report(res))
-    sys.stdout.flush()
-    return 0

@@ -1,8 +1,8 @@
 """Command-line entry points: ``vawgan <command>`` and ``vawgan-convert``.
 
-Each command lives in its own module, which provides ``add_arguments(parser)`` and
-``run(args) -> int``. Only the module of the command being run is imported, so
-``vawgan extract`` never pays for importing torch.
+Each command lives in its own module of :mod:`vawgan.commands`, which provides
+``add_arguments(parser)`` and ``run(args) -> int``. Only the module of the command
+being run is imported, so ``vawgan extract`` never pays for importing torch.
 """
 
 from __future__ import annotations
@@ -18,14 +18,18 @@ from .errors import VawganError
 
 #: command name -> (module, one-line help)
 COMMANDS = {
-    "extract": ("vawgan.extract", "extract WORLD features of a corpus into a dump"),
-    "stats": ("vawgan.stats", "per-speaker statistics (mcep, log-f0, GV, MS) of a dump"),
-    "f0-range": ("vawgan.f0", "propose a speaker's f0 range from its f0 histogram"),
-    "analysis-synthesis": ("vawgan.anasyn", "resynthesize through the features (vocoder floor)"),
-    "train": ("vawgan.train", "train the VAE and the VAW-GAN"),
-    "convert": ("vawgan.convert_batch", "convert many files with a model bundle"),
-    "evaluate": ("vawgan.evaluate", "objective evaluation of converted speech"),
-    "report": ("vawgan.report", "over-smoothing report: GV, MS, scatter plots, metric table"),
+    "extract": ("vawgan.commands.extract", "extract WORLD features of a corpus into a dump"),
+    "stats": ("vawgan.commands.stats",
+              "per-speaker statistics (mcep, log-f0, GV, MS) of a dump"),
+    "f0-range": ("vawgan.commands.f0_range",
+                 "propose a speaker's f0 range from its f0 histogram"),
+    "analysis-synthesis": ("vawgan.commands.analysis_synthesis",
+                           "resynthesize through the features (vocoder floor)"),
+    "train": ("vawgan.commands.train", "train the VAE and the VAW-GAN"),
+    "convert": ("vawgan.commands.convert", "convert many files with a model bundle"),
+    "evaluate": ("vawgan.commands.evaluate", "objective evaluation of converted speech"),
+    "report": ("vawgan.commands.report",
+               "over-smoothing report: GV, MS, scatter plots, metric table"),
 }
 
 
@@ -39,18 +43,17 @@ def _setup_warnings() -> None:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
-def _run(prog: str, module_name: str, argv: List[str], description: str,
-         add: str = "add_arguments", run: str = "run") -> int:
-    """Build ``prog``'s parser from ``module.<add>``, call ``module.<run>(args)``.
+def _run(prog: str, module_name: str, argv: List[str], description: str) -> int:
+    """Build ``prog``'s parser from ``module.add_arguments``, call ``module.run(args)``.
 
     User errors (:class:`VawganError`) become one line on stderr and exit code 1.
     """
     module = importlib.import_module(module_name)
     parser = argparse.ArgumentParser(prog=prog, description=description)
-    getattr(module, add)(parser)
+    module.add_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        return int(getattr(module, run)(args) or 0)
+        return int(module.run(args) or 0)
     except VawganError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 1
@@ -85,10 +88,9 @@ def convert_main(argv: Optional[List[str]] = None) -> int:
     """``vawgan-convert in.wav out.wav [options]``."""
     _setup_warnings()
     argv = list(sys.argv[1:] if argv is None else argv)
-    from .convert import SINGLE_DESCRIPTION
+    from .commands.convert_one import DESCRIPTION
 
-    return _run("vawgan-convert", "vawgan.convert", argv, SINGLE_DESCRIPTION,
-                add="add_single_arguments", run="run_single")
+    return _run("vawgan-convert", "vawgan.commands.convert_one", argv, DESCRIPTION)
 
 
 def convert_script() -> None:  # pragma: no cover - the console-script entry point

@@ -1,6 +1,9 @@
-"""Voice conversion with a model bundle: the API and ``vawgan-convert`` (one file).
+"""Voice conversion with a model bundle: the API behind ``vawgan-convert`` and ``vawgan convert``.
 
-``vawgan convert`` (many files, parallel) is :mod:`vawgan.convert_batch`, on this API.
+The commands are :mod:`vawgan.commands.convert_one` (``vawgan-convert``, one file) and
+:mod:`vawgan.commands.convert` (``vawgan convert``, many files in parallel through
+:mod:`vawgan.convert_batch`); both use a :class:`Converter`, which resolves the target
+speaker, the source statistics and the postfilter once.
 
 The pipeline, identical for both commands and for the Python API:
 
@@ -10,7 +13,7 @@ The pipeline, identical for both commands and for the Python API:
    speaker, de-normalized with the target statistics;
 3. optionally a GV or MS postfilter toward the target's natural statistics;
 4. c0 (energy) and the coded aperiodicity are kept from the source; f0 goes through the
-   log-Gaussian transform (:func:`vawgan.f0.convert_f0`);
+   log-Gaussian transform (:func:`vawgan.postfilter.convert_f0`);
 5. :func:`vawgan.features.synthesize`, resampled back to the input's rate (or ``--sr``),
    written atomically.
 
@@ -23,9 +26,10 @@ The default target is the bundle's ``train_info["default_target"]`` when the tra
 stored one, else the first speaker whose name starts with ``T`` (the VCC naming of
 target speakers), else the first speaker of the bundle.
 
-Over-smoothing figures printed at the end (GV and MS distance of c1..c39 to the
-target speaker's natural statistics stored in the bundle; with ``--reference``, MCD,
-F0 RMSE, log-F0 correlation and V/UV error) are computed by :func:`utterance_metrics`,
+The over-smoothing figures of the result's ``metrics`` (which ``vawgan-convert``
+prints: GV and MS distance of c1..c39 to the target speaker's natural statistics
+stored in the bundle; with ``--reference``, MCD, F0 RMSE, log-F0 correlation and V/UV
+error) are computed by :func:`utterance_metrics`,
 by default on the **converted features before synthesis** (``--metrics-on features``,
 free). ``--metrics-on output`` re-analyzes the written file with ``analyze_file``: the
 code path of ``vawgan evaluate``, which then reports the same numbers for that file.
@@ -47,15 +51,15 @@ synthesis themselves (``benchmarks/bench_convert.py``).
 Python::
 
     from vawgan.bundle import load_bundle
-    from vawgan.convert import convert_file
+    from vawgan.convert import Converter, convert_file
     info = convert_file(load_bundle("exp/vawgan.pt"), "in.wav", "out.wav", target="TM1")
+    conv = Converter(load_bundle("exp/vawgan.pt"), target="TM1", postfilter="gv")
+    for name in ("a", "b"):  # the target is resolved once, not per file
+        conv.convert_file(f"{name}.wav", f"out/{name}.wav")
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Optional
@@ -64,15 +68,13 @@ import numpy as np
 
 from .audio import check_output_path, resample, write_audio
 from .config import FeatureConfig
-from .errors import AudioError, BundleError, VawganError
+from .errors import BundleError
 from .features import Features, analyze_file
 from .io import PathLike
+from .postfilter import POSTFILTERS, convert_f0, postfilter_body
 
-SINGLE_DESCRIPTION = ("convert one utterance to a target speaker's voice with a VAW-GAN "
-                      "bundle and report its over-smoothing (GV / MS distance)")
 #: where the lead installs the default model (see vawgan/pretrained/README.md)
 DEFAULT_MODEL = Path(__file__).resolve().parent / "pretrained" / "vcc2016_vawgan.pt"
-POSTFILTERS = ("none", "gv", "ms")
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -127,6 +129,11 @@ def _check_speaker(bundle, name: str) -> str:
     return name
 
 
+def resolve_target(bundle, target: Optional[str] = None) -> str:
+    """``target``, else :func:`default_target`; BundleError naming the speakers if unknown."""
+    return _check_speaker(bundle, target or default_target(bundle))
+
+
 def estimate_source_stats(feats: Features, silence_db: float) -> SourceStats:
     """Statistics of one utterance, so that an unseen speaker can be normalized.
 
@@ -170,8 +177,6 @@ def speaker_source_stats(bundle, speaker: str) -> SourceStats:
 
 
 def _convert_lf0(f0: np.ndarray, src: SourceStats, tgt, target: str) -> np.ndarray:
-    from .f0 import convert_f0
-
     if not np.any(f0 > 0):
         return f0.copy()
     tgt_mean, tgt_std = stat(tgt, "lf0_mean"), stat(tgt, "lf0_std")
@@ -205,31 +210,126 @@ def apply_postfilter(body: np.ndarray, target_stats, kind: str, alpha: float = 1
     Returns
     -------
     ndarray, shape (T, M)
-    """
-    if kind not in POSTFILTERS:
-        raise ValueError(f"postfilter must be one of {POSTFILTERS}, got {kind!r}")
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"postfilter alpha must be in [0, 1], got {alpha}")
-    if kind == "none" or alpha == 0.0:
-        return body
-    from . import postfilter as pf
 
-    natural = stat(target_stats, kind)
-    if natural is None:
-        raise BundleError(f"the model's target statistics have no '{kind}': "
-                          f"cannot apply the {kind.upper()} postfilter")
-    natural = np.asarray(natural, dtype=np.float64)
-    # The statistics are over non-silent frames: filter those, leave silence as it is.
-    rows = np.ones(len(body), bool) if mask is None or np.count_nonzero(mask) < 2 else mask
-    out = np.array(body, dtype=np.float64, copy=True)
-    if kind == "gv":
-        out[rows] = pf.gv_postfilter(body[rows], natural, alpha)
-    else:
-        out[rows] = pf.ms_postfilter(body[rows], natural, alpha, ms_fft)
-    return out
+    See Also
+    --------
+    vawgan.postfilter.postfilter_body : the computation, on the statistic itself.
+    """
+    natural = None
+    if kind in POSTFILTERS[1:] and 0.0 < alpha <= 1.0:  # else postfilter_body returns or raises
+        natural = stat(target_stats, kind)
+        if natural is None:
+            raise BundleError(f"the model's target statistics have no '{kind}': "
+                              f"cannot apply the {kind.upper()} postfilter")
+    return postfilter_body(body, kind, natural, alpha, ms_fft, mask)
 
 
 # ----------------------------------------------------------------------------- API
+class Converter:
+    """One conversion set-up: a bundle with its target, source statistics and postfilter.
+
+    Everything that does not depend on the input is resolved here, once: the target
+    speaker (default :func:`default_target`), the statistics of a training source
+    speaker (when ``source`` is given) and the postfilter. A Converter is read-only
+    afterwards, so threads may share one.
+
+    Parameters
+    ----------
+    bundle : Bundle
+        From :func:`vawgan.bundle.load_bundle`.
+    target : str, optional
+        Target speaker; default :func:`default_target`.
+    source : str, optional
+        Training speaker whose statistics normalize the input; default: statistics
+        estimated from each input (:func:`estimate_source_stats`).
+    postfilter : {"none", "gv", "ms"}
+    pf_alpha : float
+        Postfilter strength in [0, 1].
+
+    Raises
+    ------
+    BundleError
+        ``target`` or ``source`` is not a speaker of the bundle.
+    """
+
+    def __init__(self, bundle, target: Optional[str] = None, source: Optional[str] = None,
+                 postfilter: str = "none", pf_alpha: float = 1.0):
+        self.bundle = bundle
+        self.target = resolve_target(bundle, target)
+        self.source = source
+        self.source_stats = speaker_source_stats(bundle, source) if source else None
+        self.postfilter = postfilter
+        self.pf_alpha = pf_alpha
+
+    def convert_features(self, feats: Features,
+                         source_stats: Optional[SourceStats] = None) -> Features:
+        """Convert analyzed features (see :func:`convert_features`).
+
+        Parameters
+        ----------
+        feats : Features
+            Source features, ``mcep`` (T, M+1), made with ``bundle.config.feature``.
+        source_stats : SourceStats, optional
+            Overrides the Converter's (default: its ``source`` speaker's, else estimated
+            from ``feats``).
+
+        Returns
+        -------
+        Features
+            Same frames: converted ``mcep`` (c0 kept), converted ``f0``, source aperiodicity.
+        """
+        from .features import check_compatible
+
+        bundle = self.bundle
+        check_compatible(feats, bundle.config.feature, "input features")
+        silence_db = bundle.config.feature.silence_db
+        src = source_stats or self.source_stats or estimate_source_stats(feats, silence_db)
+        tgt = bundle.stats[self.target]
+        body = np.asarray(bundle.convert_body(feats.body, src.mcep_mean, src.mcep_std,
+                                              self.target), dtype=np.float64)
+        if body.shape != feats.body.shape:
+            raise BundleError(f"model returned shape {body.shape} for input {feats.body.shape}")
+        body = apply_postfilter(body, tgt, self.postfilter, self.pf_alpha,
+                                bundle.config.stats.ms_fft, mask=feats.nonsilent(silence_db))
+        mcep = np.column_stack([feats.c0, body])
+        return feats.replace(mcep=mcep, f0=_convert_lf0(feats.f0, src, tgt, self.target))
+
+    def convert_file(self, in_path: PathLike, out_path: PathLike, sr: Optional[int] = None,
+                     reference: Optional[PathLike] = None, metrics_on: str = "features",
+                     feats: Optional[Features] = None, fs_orig: Optional[int] = None,
+                     check_output: bool = True) -> Dict[str, Any]:
+        """Convert one audio file and write the result atomically (see :func:`convert_file`).
+
+        ``check_output=False`` skips :func:`vawgan.audio.check_output_path` for a caller
+        that has already checked ``out_path`` against ``in_path`` (``vawgan-convert``
+        does so before loading the bundle).
+        """
+        in_path, out_path = Path(in_path), Path(out_path)
+        if check_output:
+            check_output_path(in_path, out_path)
+        if metrics_on not in ("features", "output", "none"):
+            raise ValueError(f"metrics_on must be 'features', 'output' or 'none', "
+                             f"got {metrics_on!r}")
+        bundle = self.bundle
+        cfg: FeatureConfig = bundle.config.feature
+        if feats is None:
+            feats, fs_orig = analyze_file(in_path, cfg)
+        conv = self.convert_features(feats)
+        fs_out = int(sr or fs_orig or cfg.fs)
+        duration = _write(conv, out_path, fs_out)
+        metrics: Dict[str, float] = {}
+        if metrics_on != "none":
+            judged = analyze_file(out_path, cfg)[0] if metrics_on == "output" else conv
+            ref = analyze_file(reference, cfg)[0] if reference is not None else None
+            metrics = utterance_metrics(judged, bundle.stats[self.target],
+                                        bundle.config.stats.ms_fft, cfg.silence_db, ref=ref)
+        return {"input": str(in_path), "output": str(out_path), "kind": bundle.kind,
+                "source": self.source or "input", "target": self.target,
+                "postfilter": self.postfilter, "pf_alpha": self.pf_alpha, "fs": fs_out,
+                "duration_s": round(duration, 4), "n_frames": feats.n_frames,
+                "metrics_on": metrics_on, "metrics": metrics}
+
+
 def convert_features(bundle, feats: Features, target: Optional[str] = None,
                      source_stats: Optional[SourceStats] = None, postfilter: str = "none",
                      pf_alpha: float = 1.0) -> Features:
@@ -253,21 +353,8 @@ def convert_features(bundle, feats: Features, target: Optional[str] = None,
     Features
         Same frames: converted ``mcep`` (c0 kept), converted ``f0``, source aperiodicity.
     """
-    from .features import check_compatible
-
-    check_compatible(feats, bundle.config.feature, "input features")
-    target = _check_speaker(bundle, target or default_target(bundle))
-    silence_db = bundle.config.feature.silence_db
-    src = source_stats or estimate_source_stats(feats, silence_db)
-    tgt = bundle.stats[target]
-    body = np.asarray(bundle.convert_body(feats.body, src.mcep_mean, src.mcep_std, target),
-                      dtype=np.float64)
-    if body.shape != feats.body.shape:
-        raise BundleError(f"model returned shape {body.shape} for input {feats.body.shape}")
-    body = apply_postfilter(body, tgt, postfilter, pf_alpha, bundle.config.stats.ms_fft,
-                            mask=feats.nonsilent(silence_db))
-    mcep = np.column_stack([feats.c0, body])
-    return feats.replace(mcep=mcep, f0=_convert_lf0(feats.f0, src, tgt, target))
+    return Converter(bundle, target, None, postfilter, pf_alpha).convert_features(
+        feats, source_stats)
 
 
 def utterance_metrics(feats: Features, target_stats=None, ms_fft: int = 256,
@@ -330,6 +417,10 @@ def convert_file(bundle, in_path: PathLike, out_path: PathLike, target: Optional
                  fs_orig: Optional[int] = None) -> Dict[str, Any]:
     """Convert one audio file and write the result atomically.
 
+    A shorthand for ``Converter(bundle, target, source, postfilter, pf_alpha)
+    .convert_file(in_path, out_path, ...)``; to convert many files with one set-up,
+    make the :class:`Converter` once.
+
     Parameters
     ----------
     bundle : Bundle
@@ -357,110 +448,6 @@ def convert_file(bundle, in_path: PathLike, out_path: PathLike, target: Optional
         :func:`utterance_metrics`).
     """
     in_path, out_path = Path(in_path), Path(out_path)
-    check_output_path(in_path, out_path)
-    if metrics_on not in ("features", "output", "none"):
-        raise ValueError(f"metrics_on must be 'features', 'output' or 'none', got {metrics_on!r}")
-    cfg: FeatureConfig = bundle.config.feature
-    target = _check_speaker(bundle, target or default_target(bundle))
-    src_stats = speaker_source_stats(bundle, source) if source else None
-    if feats is None:
-        feats, fs_orig = analyze_file(in_path, cfg)
-    conv = convert_features(bundle, feats, target, src_stats, postfilter, pf_alpha)
-    fs_out = int(sr or fs_orig or cfg.fs)
-    duration = _write(conv, out_path, fs_out)
-    metrics: Dict[str, float] = {}
-    if metrics_on != "none":
-        judged = analyze_file(out_path, cfg)[0] if metrics_on == "output" else conv
-        ref = analyze_file(reference, cfg)[0] if reference is not None else None
-        metrics = utterance_metrics(judged, bundle.stats[target], bundle.config.stats.ms_fft,
-                                    cfg.silence_db, ref=ref)
-    return {"input": str(in_path), "output": str(out_path), "kind": bundle.kind,
-            "source": source or "input", "target": target, "postfilter": postfilter,
-            "pf_alpha": pf_alpha, "fs": fs_out, "duration_s": round(duration, 4),
-            "n_frames": feats.n_frames, "metrics_on": metrics_on, "metrics": metrics}
-
-
-# ----------------------------------------------------------------------------- vawgan-convert
-def add_single_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("input", type=Path, help="audio file to convert (any rate, mono or not)")
-    parser.add_argument("output", type=Path, help="converted audio (.wav or .flac), written atomically")
-    _add_model_arguments(parser)
-    parser.add_argument("--sr", type=int, default=None,
-                        help="output sample rate (default: the input's own rate)")
-    parser.add_argument("--reference", type=Path, default=None,
-                        help="natural target recording of the same sentence: adds MCD, F0 RMSE, "
-                             "log-F0 correlation and V/UV error")
-    parser.add_argument("--metrics-on", choices=("features", "output", "none"), default="features",
-                        help="compute the metrics on the converted features before synthesis "
-                             "(default, free) or on a re-analysis of the written output (the "
-                             "code path of 'vawgan evaluate'), or skip them")
-    parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
-
-
-def _add_model_arguments(parser: argparse.ArgumentParser, required_model: bool = False) -> None:
-    parser.add_argument("--model", type=Path, default=None, required=required_model,
-                        help="model bundle (.pt from 'vawgan train'); default: the packaged "
-                             "vawgan/pretrained/vcc2016_vawgan.pt")
-    parser.add_argument("--target", default=None,
-                        help="target speaker (default: the bundle's default target, e.g. the "
-                             "first speaker whose name starts with T)")
-    parser.add_argument("--source", default=None,
-                        help="training speaker whose statistics normalize the input (default: "
-                             "statistics estimated from the input itself)")
-    parser.add_argument("--postfilter", choices=POSTFILTERS, default="gv",
-                        help="postfilter toward the target's natural GV or modulation spectrum "
-                             "(default gv: on VCC2016 dev it brings the GV distance to that of "
-                             "natural speech for +0.7 dB MCD; 'none' gives the lowest MCD; "
-                             "see docs/results.md)")
-    parser.add_argument("--pf-alpha", type=float, default=1.0,
-                        help="postfilter strength in [0, 1] (default 1: match the target)")
-
-
-def _check_common_args(args) -> None:
-    if not 0.0 <= args.pf_alpha <= 1.0:
-        raise VawganError(f"--pf-alpha {args.pf_alpha}: must be in [0, 1]")
-    if getattr(args, "sr", None) is not None and not 8000 <= args.sr <= 192000:
-        raise VawganError(f"--sr {args.sr}: must be between 8000 and 192000 Hz")
-
-
-def _load_bundle(path: Path):
-    from .bundle import load_bundle
-
-    return load_bundle(path)
-
-
-def run_single(args) -> int:
-    """``vawgan-convert in out``: returns 0; errors are VawganError (one line)."""
-    t0 = time.perf_counter()
-    _check_common_args(args)
-    model = resolve_model(args.model)
-    check_output_path(args.input, args.output)
-    if args.reference is not None and not args.reference.is_file():
-        raise AudioError(args.reference, "no such reference file")
-    bundle = _load_bundle(model)  # numpy only (format 2): a few tens of ms
-    info = convert_file(bundle, args.input, args.output, args.target, args.source,
-                        args.postfilter, args.pf_alpha, args.sr, args.reference,
-                        args.metrics_on)
-    info["model"] = str(model)
-    info["seconds"] = round(time.perf_counter() - t0, 3)
-    if args.json:
-        print(json.dumps(info, indent=1))
-    else:
-        src = info["source"] if args.source else "statistics of the input"
-        print(f"{args.input} -> {args.output} ({bundle.kind}, {src} -> {info['target']}, "
-              f"postfilter {args.postfilter}, {info['fs']} Hz, {info['duration_s']:.2f} s)")
-        if info["metrics"]:
-            figures = ", ".join(f"{k} {v:.4g}" for k, v in info["metrics"].items())
-            print(f"metrics on the converted {args.metrics_on}: {figures}")
-    return 0
-
-
-_MOVED = ("collect_audio", "add_arguments", "run", "AUDIO_SUFFIXES")
-
-
-def __getattr__(name: str):  # the batch command moved to vawgan.convert_batch
-    if name in _MOVED:
-        from . import convert_batch
-
-        return getattr(convert_batch, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    check_output_path(in_path, out_path)  # before resolving anything, as vawgan-convert
+    return Converter(bundle, target, source, postfilter, pf_alpha).convert_file(
+        in_path, out_path, sr, reference, metrics_on, feats, fs_orig, check_output=False)

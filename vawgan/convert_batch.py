@@ -1,84 +1,148 @@
-"""``vawgan convert``: many files with one model bundle, in parallel (joblib).
+"""Many files with one model bundle, in parallel (joblib): the library of ``vawgan convert``.
 
-Each file goes through :func:`vawgan.convert.convert_file` (the pipeline of
-``vawgan-convert``); a file that fails is reported and the batch goes on; outputs that
-exist are skipped unless ``--overwrite`` (so a killed batch resumes). ``--backend
-threads`` (default) shares one loaded bundle between threads (WORLD and the numpy
-matrix products release the GIL); ``processes`` loads it once per worker.
+Each file goes through :meth:`vawgan.convert.Converter.convert_file` (the pipeline of
+``vawgan-convert``) with one Converter, so the target speaker and the source
+statistics are resolved once per batch; a file that fails is reported and the batch
+goes on; outputs that exist are skipped unless ``overwrite`` (so a killed batch
+resumes). ``backend="threads"`` (default) shares the loaded bundle between threads
+(WORLD and the numpy matrix products release the GIL); ``"processes"`` loads it once
+per worker. ``<out>/convert.json`` (written atomically) records the batch.
 
 Examples
 --------
-Shell::
+Shell (:mod:`vawgan.commands.convert`)::
 
     vawgan convert --model exp/vawgan.pt --source SF1 --target TM1 --in data/dev/SF1.list \\
         --out exp/convert/SF1-TM1 --jobs 2
+
+Python::
+
+    from vawgan.bundle import load_bundle
+    from vawgan.convert import Converter
+    from vawgan.convert_batch import convert_batch, plan_batch
+    from vawgan.corpus import collect_audio
+    todo, skipped = plan_batch(collect_audio("data/dev/SF1.list"), "exp/convert/SF1-TM1")
+    conv = Converter(load_bundle("exp/vawgan.pt"), target="TM1", source="SF1")
+    result = convert_batch(conv, todo, "exp/convert/SF1-TM1", skipped, jobs=2)
+    print(result.summary())
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .convert import (_add_model_arguments, _check_common_args, _check_speaker, _load_bundle,
-                      convert_file, default_target, resolve_model)
+from .convert import Converter
 from .errors import VawganError
-from .io import PathLike
+from .io import PathLike, atomic_write_text
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aif", ".aiff")
+SUMMARY_NAME = "convert.json"
+BACKENDS = ("threads", "processes")
 
 
-def collect_audio(spec: PathLike, what: str = "--in") -> List[Path]:
-    """Audio files named by ``spec``: a folder (its audio files, sorted) or a list file.
+def plan_batch(files: Sequence[PathLike], out: PathLike, overwrite: bool = False,
+               where: str = "inputs") -> Tuple[List[Tuple[Path, Path]], List[str]]:
+    """Output paths of a batch: ``<out>/<input name>.wav``.
 
-    A list file has one path per line (relative paths are relative to the list
-    file's folder); blank lines and lines starting with ``#`` are ignored.
+    Parameters
+    ----------
+    files : sequence of path
+        The inputs (e.g. :func:`vawgan.corpus.collect_audio`).
+    out : path
+        The output folder.
+    overwrite : bool
+        Convert again inputs whose output exists (default: skip them).
+    where : str
+        Names the inputs in the error message (e.g. the ``--in`` list file).
+
+    Returns
+    -------
+    todo : list of (input, output)
+    skipped : list of str
+        Outputs that exist (not converted again).
+
+    Raises
+    ------
+    VawganError
+        Two inputs have the same name (their outputs would collide).
     """
-    spec = Path(spec)
-    if spec.is_dir():
-        files = sorted(p for p in spec.iterdir()
-                       if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
-        if not files:
-            raise VawganError(f"{spec}: {what} folder holds no audio files "
-                              f"({', '.join(AUDIO_SUFFIXES)})")
-        return files
-    if not spec.is_file():
-        raise VawganError(f"{spec}: {what} is neither a folder nor a list file")
+    out = Path(out)
+    seen: Dict[str, Path] = {}
+    for f in map(Path, files):
+        if f.stem in seen:
+            raise VawganError(f"{where}: two inputs named {f.stem} ({seen[f.stem]}, {f}); "
+                              "outputs would collide")
+        seen[f.stem] = f
+    todo, skipped = [], []
+    for f in map(Path, files):
+        dest = out / f"{f.stem}.wav"
+        if dest.exists() and not overwrite:
+            skipped.append(str(dest))
+        else:
+            todo.append((f, dest))
+    return todo, skipped
+
+
+@dataclass
+class BatchResult:
+    """What :func:`convert_batch` did; :meth:`to_dict` is ``convert.json``."""
+
+    out: Path  #: the output folder
+    model: str  #: the bundle's path (or "" when not known)
+    kind: str  #: the bundle's kind ("vae", "vawgan")
+    target: str
+    source: str  #: training speaker, or "input" (statistics of each input)
+    postfilter: str
+    converted: List[dict] = field(default_factory=list)  #: {input, output, ok, metrics}
+    skipped: List[str] = field(default_factory=list)  #: outputs that existed
+    failed: List[dict] = field(default_factory=list)  #: {input, error}
+    seconds: float = 0.0  #: wall time of the conversions
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The JSON document of ``convert.json``."""
+        return {"model": self.model, "kind": self.kind, "target": self.target,
+                "source": self.source, "postfilter": self.postfilter,
+                "converted": self.converted, "skipped": self.skipped, "failed": self.failed,
+                "seconds": round(self.seconds, 3)}
+
+    def summary(self) -> str:
+        """One line of counts, and one of the mean GV / MS distances when known."""
+        lines = [f"{len(self.converted)} converted, {len(self.skipped)} skipped (output exists), "
+                 f"{len(self.failed)} failed in {self.seconds:.1f} s -> {self.out}"]
+        gvd = [r["metrics"]["gv_distance"] for r in self.converted
+               if "gv_distance" in r["metrics"]]
+        msd = [r["metrics"]["ms_distance"] for r in self.converted
+               if "ms_distance" in r["metrics"]]
+        if gvd:
+            lines.append(f"mean GV distance {np.mean(gvd):.4g}, mean MS distance "
+                         f"{np.mean(msd) if msd else float('nan'):.4g} "
+                         f"(to {self.target}'s natural statistics)")
+        return "\n".join(lines)
+
+
+_WORKER_CONVERTERS: Dict[tuple, Converter] = {}
+
+
+def _worker_converter(key: tuple) -> Converter:
+    """The Converter in a worker process, made once per process from (model, set-up)."""
+    if key not in _WORKER_CONVERTERS:
+        from .bundle import load_bundle
+
+        model, target, source, postfilter, pf_alpha = key
+        _WORKER_CONVERTERS[key] = Converter(load_bundle(Path(model)), target, source,
+                                            postfilter, pf_alpha)
+    return _WORKER_CONVERTERS[key]
+
+
+def _convert_task(conv_or_key, in_path: Path, out_path: Path, metrics_on: str) -> dict:
+    conv = conv_or_key if isinstance(conv_or_key, Converter) else _worker_converter(conv_or_key)
     try:
-        lines = spec.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError:
-        raise VawganError(f"{spec}: {what} is not a text list of audio paths (binary file)") from None
-    files = []
-    for line in lines:
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        p = Path(line)
-        files.append(p if p.is_absolute() else spec.parent / p)
-    if not files:
-        raise VawganError(f"{spec}: {what} list file names no audio files")
-    return files
-
-
-_WORKER_BUNDLES: Dict[str, Any] = {}
-
-
-def _worker_bundle(model: str):
-    """The bundle in a worker process, loaded once per process."""
-    if model not in _WORKER_BUNDLES:
-        _WORKER_BUNDLES[model] = _load_bundle(Path(model))
-    return _WORKER_BUNDLES[model]
-
-
-def _convert_task(bundle_or_path, in_path: Path, out_path: Path, opts: Dict[str, Any]):
-    bundle = _worker_bundle(bundle_or_path) if isinstance(bundle_or_path, str) else bundle_or_path
-    try:
-        info = convert_file(bundle, in_path, out_path, **opts)
+        info = conv.convert_file(in_path, out_path, metrics_on=metrics_on)
         return {"input": str(in_path), "output": str(out_path), "ok": True,
                 "metrics": info["metrics"]}
     except VawganError as e:
@@ -88,91 +152,80 @@ def _convert_task(bundle_or_path, in_path: Path, out_path: Path, opts: Dict[str,
                 "error": f"{in_path}: internal error {type(e).__name__}: {e}"}
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    _add_model_arguments(parser)
-    parser.add_argument("--in", dest="inputs", type=Path, required=True,
-                        help="folder of audio files, or a list file with one path per line")
-    parser.add_argument("--out", type=Path, required=True,
-                        help="output folder: <out>/<input name>.wav")
-    parser.add_argument("--jobs", type=int, default=1, help="parallel jobs (default 1)")
-    parser.add_argument("--backend", choices=("threads", "processes"), default="threads",
-                        help="joblib backend for --jobs > 1 (threads: WORLD releases the GIL "
-                             "and the model is shared; see benchmarks/bench_convert.py)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="convert again files whose output exists (default: skip them)")
-    parser.add_argument("--metrics-on", choices=("features", "output", "none"), default="features",
-                        help="what the per-file GV / MS distances are computed on")
+def convert_batch(converter: Converter, todo: Sequence[Tuple[PathLike, PathLike]],
+                  out: PathLike, skipped: Sequence[str] = (), jobs: int = 1,
+                  backend: str = "threads", metrics_on: str = "features",
+                  model: Optional[PathLike] = None, progress: Optional[bool] = None
+                  ) -> BatchResult:
+    """Convert ``todo`` in parallel and write ``<out>/convert.json``.
 
+    Parameters
+    ----------
+    converter : Converter
+        The set-up (bundle, target, source, postfilter), shared by the threads.
+    todo : sequence of (input, output)
+        From :func:`plan_batch`.
+    out : path
+        The output folder (created).
+    skipped : sequence of str
+        Outputs left as they are (recorded in the summary).
+    jobs : int
+        Parallel jobs (-1 = all cores).
+    backend : {"threads", "processes"}
+        ``processes`` needs ``model``, which each worker loads once.
+    metrics_on : {"features", "output", "none"}
+    model : path, optional
+        The bundle's file (recorded in the summary).
+    progress : bool, optional
+        tqdm bar; None shows it on a terminal only.
 
-def run(args) -> int:
-    """``vawgan convert``: 0 when every file was converted or skipped, 1 if some failed."""
+    Returns
+    -------
+    BatchResult
+        Converted files sorted by input; failures do not raise.
+    """
     from contextlib import nullcontext
 
     from joblib import Parallel, delayed
     from threadpoolctl import threadpool_limits
     from tqdm import tqdm
 
-    _check_common_args(args)
-    if args.jobs == 0 or args.jobs < -1:
-        raise VawganError(f"--jobs {args.jobs}: use a positive number or -1 (all cores)")
-    model = resolve_model(args.model)
-    files = collect_audio(args.inputs)
-    seen: Dict[str, Path] = {}
-    for f in files:
-        if f.stem in seen:
-            raise VawganError(f"{args.inputs}: two inputs named {f.stem} ({seen[f.stem]}, {f}); "
-                              "outputs would collide")
-        seen[f.stem] = f
-    bundle = _load_bundle(model)
-    target = _check_speaker(bundle, args.target or default_target(bundle))
-    if args.source:
-        _check_speaker(bundle, args.source)
-    todo, skipped = [], []
-    for f in files:
-        out = args.out / f"{f.stem}.wav"
-        if out.exists() and not args.overwrite:
-            skipped.append(str(out))
-        else:
-            todo.append((f, out))
-    opts = dict(target=target, source=args.source, postfilter=args.postfilter,
-                pf_alpha=args.pf_alpha, metrics_on=args.metrics_on)
-    processes = args.backend == "processes" and args.jobs != 1
-    handle = str(model) if processes else bundle
+    if not isinstance(jobs, int) or jobs == 0 or jobs < -1:
+        raise ValueError(f"jobs must be a positive integer or -1, got {jobs!r}")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    processes = backend == "processes" and jobs != 1
+    if processes and model is None:
+        raise ValueError("backend 'processes' needs the bundle's path (model=...)")
+    out = Path(out)
+    handle: Any = converter
+    if processes:
+        handle = (str(model), converter.target, converter.source, converter.postfilter,
+                  converter.pf_alpha)
     t0 = time.perf_counter()
     results = []
     if todo:
         # parallel workers: one BLAS thread each (loky limits its processes itself;
         # threads would otherwise each fan out over every core)
-        limit = threadpool_limits(1, user_api="blas") if args.jobs != 1 else nullcontext()
+        limit = threadpool_limits(1, user_api="blas") if jobs != 1 else nullcontext()
         with limit:
-            par = Parallel(n_jobs=args.jobs, backend="loky" if processes else "threading",
+            par = Parallel(n_jobs=jobs, backend="loky" if processes else "threading",
                            return_as="generator_unordered")
-            gen = par(delayed(_convert_task)(handle, f, out, opts) for f, out in todo)
-            for r in tqdm(gen, total=len(todo), desc=f"convert -> {target}", unit="file",
-                          disable=None):
+            gen = par(delayed(_convert_task)(handle, Path(f), Path(o), metrics_on)
+                      for f, o in todo)
+            disable = None if progress is None else not progress
+            for r in tqdm(gen, total=len(todo), desc=f"convert -> {converter.target}",
+                          unit="file", disable=disable):
                 results.append(r)
-    wall = time.perf_counter() - t0
-    ok = sorted((r for r in results if r["ok"]), key=lambda r: r["input"])
-    failed = sorted((r for r in results if not r["ok"]), key=lambda r: r["input"])
-    summary = {"model": str(model), "kind": bundle.kind, "target": target,
-               "source": args.source or "input", "postfilter": args.postfilter,
-               "converted": ok, "skipped": skipped,
-               "failed": [{"input": r["input"], "error": r["error"]} for r in failed],
-               "seconds": round(wall, 3)}
-    from .io import atomic_write_text
-
-    args.out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.out / "convert.json", json.dumps(summary, indent=1))
-    print(f"vawgan convert: {len(ok)} converted, {len(skipped)} skipped (output exists), "
-          f"{len(failed)} failed in {wall:.1f} s -> {args.out}")
-    gvd = [r["metrics"]["gv_distance"] for r in ok if "gv_distance" in r["metrics"]]
-    msd = [r["metrics"]["ms_distance"] for r in ok if "ms_distance" in r["metrics"]]
-    if gvd:
-        print(f"mean GV distance {np.mean(gvd):.4g}, mean MS distance "
-              f"{np.mean(msd) if msd else float('nan'):.4g} (to {target}'s natural statistics)")
-    if failed:
-        print(f"failed files ({len(failed)}):", file=sys.stderr)
-        for r in failed:
-            print(f"  {r['error']}", file=sys.stderr)
-        return 1
-    return 0
+    result = BatchResult(
+        out=out, model="" if model is None else str(model), kind=converter.bundle.kind,
+        target=converter.target, source=converter.source or "input",
+        postfilter=converter.postfilter,
+        converted=sorted((r for r in results if r["ok"]), key=lambda r: r["input"]),
+        skipped=list(skipped),
+        failed=[{"input": r["input"], "error": r["error"]}
+                for r in sorted((r for r in results if not r["ok"]), key=lambda r: r["input"])],
+        seconds=time.perf_counter() - t0)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / SUMMARY_NAME, json.dumps(result.to_dict(), indent=1))
+    return result

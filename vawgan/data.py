@@ -20,42 +20,11 @@ from typing import Any, Dict, List, Mapping, Sequence, Tuple, Union
 
 import numpy as np
 
-from .errors import FeatureError
+from .corpus import read_utt_list
+from .errors import CorpusError, FeatureError
 from .io import PathLike
 
 StatsLike = Union[PathLike, Mapping[str, Any]]
-
-
-def read_utt_list(utts: Union[PathLike, Sequence[str]]) -> List[Tuple[str, str]]:
-    """``speaker/utt`` lines (a file, or a list of strings) -> [(speaker, utt)].
-
-    Blank lines and ``#`` comments are ignored; a trailing ``.npz`` is tolerated.
-    """
-    if isinstance(utts, (str, os.PathLike)):
-        path = Path(utts)
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except FileNotFoundError:
-            raise FeatureError(f"{path}: utterance list not found") from None
-        where = str(path)
-    else:
-        lines = list(utts)
-        where = "utterance list"
-    out = []
-    for i, line in enumerate(lines, 1):
-        line = line.split("#", 1)[0].strip()
-        if not line:
-            continue
-        parts = line.split("/")
-        if len(parts) != 2 or not all(parts):
-            raise FeatureError(f"{where}: line {i} {line!r} is not 'speaker/utt'")
-        spk, utt = parts
-        if utt.endswith(".npz"):
-            utt = utt[:-4]
-        out.append((spk, utt))
-    if not out:
-        raise FeatureError(f"{where}: no utterances")
-    return out
 
 
 def _stat_arrays(st: Any, spk: str, where: str) -> Tuple[np.ndarray, np.ndarray, Dict[str, Any]]:
@@ -201,7 +170,7 @@ def load_training_data(dump: PathLike, stats: StatsLike, utts: Union[PathLike, S
     stats : path or mapping
         ``stats.json`` or ``{speaker: SpeakerStats | dict | (mean (39,), std (39,))}``.
     utts : path or sequence of str
-        ``speaker/utt`` lines.
+        ``speaker/utt`` lines (:func:`vawgan.corpus.read_utt_list`).
     silence_db : float
         Passed to ``Features.nonsilent``.
     feature_config : FeatureConfig, optional
@@ -223,6 +192,9 @@ def load_training_data(dump: PathLike, stats: StatsLike, utts: Union[PathLike, S
     if not dump.is_dir():
         raise FeatureError(f"{dump}: dump folder not found")
     pairs = read_utt_list(utts)
+    if not pairs:
+        where = str(utts) if isinstance(utts, (str, os.PathLike)) else "utterance list"
+        raise CorpusError(f"{where}: no utterances")
     arrays, dicts = resolve_stats(stats)
     speakers = sorted({s for s, _ in pairs})
     missing = [s for s in speakers if s not in arrays]

@@ -28,3 +28,15 @@ class FeatureError(VawganError, ValueError):
 
 class BundleError(VawganError, ValueError):
     """A model bundle is missing, corrupt or incompatible."""
+
+
+class CorpusError(VawganError, ValueError):
+    """A corpus or dump directory, or an utterance list, is unusable."""
+
+
+class StatsError(VawganError, ValueError):
+    """A statistics file is missing, corrupt or of the wrong format."""
+
+
+class CheckpointError(VawganError, ValueError):
+    """A checkpoint is missing, corrupt or belongs to another configuration/data set."""

@@ -1,4 +1,4 @@
-"""``vawgan evaluate``: objective evaluation of converted speech against natural recordings.
+"""Objective evaluation of converted speech against natural recordings (``vawgan evaluate``).
 
 Inputs are **wav files**: the natural target recordings (``--ref``) and one folder or
 list file per system (``--system NAME=DIR``, repeated), matched by utterance name (the
@@ -20,6 +20,7 @@ another for the vocoder floor. ``vawgan-convert --metrics-on output`` reports th
 per-utterance GV / MS figures as this command (both re-analyze the written wav).
 
 Output: ``--out-json`` (everything, machine-readable) and ``--out-md`` (the table).
+The command is :mod:`vawgan.commands.evaluate`.
 
 Examples
 --------
@@ -32,19 +33,18 @@ Examples
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import math
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 
-from .config import FeatureConfig, load_config
+from .config import FeatureConfig
+from .corpus import collect_audio
 from .errors import VawganError
 from .features import Features, analyze_file
-from .io import PathLike, atomic_write_text
+from .io import PathLike
 
 FORMAT = "vawgan-evaluate"
 VERSION = 1
@@ -80,8 +80,6 @@ def set_ms(bodies: List[np.ndarray], n_fft: int) -> np.ndarray:
 
 def utterance_map(spec: PathLike, what: str) -> Dict[str, Path]:
     """``{utterance name: path}`` of a folder or list file (names must be unique)."""
-    from .convert import collect_audio
-
     out: Dict[str, Path] = {}
     for p in collect_audio(spec, what):
         if p.stem in out:
@@ -89,14 +87,6 @@ def utterance_map(spec: PathLike, what: str) -> Dict[str, Path]:
                               f"({out[p.stem]}, {p})")
         out[p.stem] = p
     return out
-
-
-def parse_system(spec: str) -> Tuple[str, str]:
-    """``"NAME=PATH"`` -> (name, path)."""
-    name, sep, path = spec.partition("=")
-    if not sep or not name or not path:
-        raise VawganError(f"--system {spec!r}: expected NAME=DIR_OR_LIST")
-    return name, path
 
 
 def _analyze(path: Path, cfg: FeatureConfig):
@@ -248,65 +238,3 @@ def markdown_table(result: Mapping[str, Any]) -> str:
             f"GV / MS distances of the set of utterances (c1..c39, non-silent frames) to the "
             f"natural references of the same sentences (MS FFT {result['ms_fft']} frames).\n")
     return "\n".join(rows) + "\n" + note
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_input_arguments(parser)
-    parser.add_argument("--out-json", type=Path, default=None, help="write all results as JSON")
-    parser.add_argument("--out-md", type=Path, default=None, help="write the table as Markdown")
-
-
-def add_input_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments shared with ``vawgan report``."""
-    parser.add_argument("--ref", type=Path, required=True,
-                        help="natural target recordings: folder or list file")
-    parser.add_argument("--system", action="append", default=[], metavar="NAME=DIR",
-                        help="converted wavs of one system (folder or list file); repeat")
-    parser.add_argument("--config", type=Path, default=None,
-                        help="YAML config whose feature section sets the analysis "
-                             "(default: the package defaults, as in training)")
-    parser.add_argument("--mcd-dims", type=int, default=24, help="MCD on c1..cN (default 24)")
-    parser.add_argument("--ms-fft", type=int, default=None,
-                        help="modulation-spectrum FFT length in frames (default: stats.ms_fft)")
-    parser.add_argument("--jobs", type=int, default=1, help="parallel threads (default 1)")
-
-
-def load_inputs(args) -> Tuple[Dict[str, Path], Dict[str, Dict[str, Path]], Any]:
-    """Parse ``--ref`` / ``--system`` / ``--config`` into (ref, systems, Config)."""
-    if not args.system:
-        raise VawganError("give at least one --system NAME=DIR_OR_LIST")
-    if args.jobs == 0 or args.jobs < -1:
-        raise VawganError(f"--jobs {args.jobs}: use a positive number or -1 (all cores)")
-    if not 1 <= args.mcd_dims <= 39:
-        raise VawganError(f"--mcd-dims {args.mcd_dims}: must be 1..39")
-    cfg = load_config(args.config)
-    ref = utterance_map(args.ref, "--ref")
-    systems: Dict[str, Dict[str, Path]] = {}
-    for spec in args.system:
-        name, path = parse_system(spec)
-        if name in systems:
-            raise VawganError(f"--system {name}: given twice")
-        systems[name] = utterance_map(path, f"--system {name}")
-    return ref, systems, cfg
-
-
-def run(args) -> int:
-    ref, systems, cfg = load_inputs(args)
-    ms_fft = args.ms_fft or cfg.stats.ms_fft
-    result, _ = evaluate(ref, systems, cfg.feature, args.jobs, args.mcd_dims, ms_fft)
-    result["ref"] = str(args.ref)
-    table = markdown_table(result)
-    if args.out_json:
-        atomic_write_text(args.out_json, json.dumps(result, indent=1, default=str))
-    if args.out_md:
-        atomic_write_text(args.out_md, table)
-    print(table)
-    for name, s in result["systems"].items():
-        if s["without_reference"]:
-            print(f"note: {name}: {len(s['without_reference'])} file(s) without a reference: "
-                  f"{', '.join(s['without_reference'][:5])}")
-    if result["failures"]:
-        print(f"unreadable files ({len(result['failures'])}), left out:")
-        for f in result["failures"]:
-            print(f"  {f}")
-    return 0

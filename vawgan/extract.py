@@ -1,7 +1,7 @@
 """``vawgan extract``: a corpus of audio files -> a dump of feature files.
 
 Corpus layout: ``<root>/<speaker>/<utt>.<ext>`` where ``<ext>`` is anything soundfile
-reads (wav, flac, ogg, aiff, ...). Every utterance goes through the one feature
+reads (wav, flac, ogg, aiff, ...; :func:`vawgan.corpus.list_corpus`). Every utterance goes through the one feature
 pipeline, :func:`vawgan.features.analyze_file`, with the speaker's f0 search range
 (``FeatureConfig.for_speaker``; ranges from ``--f0-dir``, see :mod:`vawgan.f0`), and
 is written with :func:`vawgan.features.save_features` (atomic) to
@@ -22,159 +22,28 @@ is written with :func:`vawgan.features.save_features` (atomic) to
      "failures": [{"speaker", "utt", "source", "error"}]}
 
 Utterance lists (``--utts-file``, also used by ``vawgan stats`` and training) are
-text files with one ``speaker/utt`` per line; blank lines and ``#`` comments are
-ignored. :func:`iter_dump` lists the utterances of a dump for the later stages.
+text files with one ``speaker/utt`` per line (:func:`vawgan.corpus.read_utt_list`).
+:func:`iter_dump` lists the utterances of a dump for the later stages.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
-import re
 import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Optional, Set, Tuple, Union
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
-from .config import Config, FeatureConfig, load_config
-from .errors import FeatureError, VawganError
+from .config import Config, FeatureConfig
+from .corpus import UttKey, list_corpus, listdir
+from .errors import CorpusError, FeatureError, VawganError
 from .io import PathLike, atomic_write_text
 
 MANIFEST = "manifest.json"
 #: how long to try to connect to a Dask scheduler
 DASK_TIMEOUT = "10s"
-
-#: file extensions treated as audio (what libsndfile reads)
-AUDIO_EXTENSIONS = frozenset({
-    "wav", "wave", "flac", "ogg", "oga", "opus", "aiff", "aif", "aifc", "au", "snd", "caf",
-    "mp3", "w64", "rf64", "sph", "nist", "htk", "voc", "paf", "svx", "sd2", "ircam", "sf",
-    "xi", "mat", "mat4", "mat5", "pvf", "avr", "wve", "mpc", "sds"})
-
-UttKey = Tuple[str, str]  # (speaker, utt)
-
-
-class CorpusError(VawganError, ValueError):
-    """A corpus or dump directory, or an utterance list, is unusable."""
-
-
-# --------------------------------------------------------------------------- lists
-def read_utt_list(path: PathLike) -> List[UttKey]:
-    """Read an utterance list: one ``speaker/utt`` per line.
-
-    Blank lines and ``#`` comments are ignored; anything else raises CorpusError
-    naming the file and the line.
-
-    Returns
-    -------
-    list of (speaker, utt)
-    """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise CorpusError(f"{path}: utterance list not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise CorpusError(f"{path}: cannot read utterance list ({type(e).__name__})") from None
-    out = []
-    for i, line in enumerate(text.splitlines(), 1):
-        line = line.split("#", 1)[0].strip()
-        if not line:
-            continue
-        parts = line.split("/")
-        if len(parts) != 2 or not all(parts) or any(p.strip() != p for p in parts):
-            raise CorpusError(f"{path}:{i}: expected 'speaker/utt', got {line!r}")
-        out.append((parts[0], parts[1]))
-    return out
-
-
-def parse_utt_spec(specs: Iterable[str]) -> Set[str]:
-    """Expand utterance ids and numeric ranges (``100151-100162``) into a set of ids.
-
-    Zero padding is kept (``0008-0010`` -> ``0008, 0009, 0010``).
-    """
-    out: Set[str] = set()
-    for spec in specs:
-        for item in str(spec).replace(",", " ").split():
-            m = re.fullmatch(r"(\d+)-(\d+)", item)
-            if m:
-                a, b = m.group(1), m.group(2)
-                if int(b) < int(a):
-                    raise ValueError(f"utterance range {item!r}: end before start")
-                width = len(a) if len(a) == len(b) else 0
-                out.update(str(n).zfill(width) for n in range(int(a), int(b) + 1))
-            else:
-                out.add(item)
-    return out
-
-
-# --------------------------------------------------------------------------- corpus
-def _listdir(path: Path, what: str) -> List[Path]:
-    try:
-        return sorted(path.iterdir())
-    except FileNotFoundError:
-        raise CorpusError(f"{path}: {what} not found") from None
-    except NotADirectoryError:
-        raise CorpusError(f"{path}: {what} is not a directory") from None
-    except PermissionError:
-        raise CorpusError(f"{path}: {what} is not readable (permission denied)") from None
-    except OSError as e:
-        why = e.strerror or type(e).__name__
-        raise CorpusError(f"{path}: cannot read {what} ({why})") from None
-
-
-def list_corpus(corpus: PathLike, speakers: Optional[Iterable[str]] = None,
-                utts: Optional[Iterable[UttKey]] = None
-                ) -> Tuple[List[Tuple[str, str, Path]], List[dict]]:
-    """List ``<corpus>/<speaker>/<utt>.<audio ext>``.
-
-    Parameters
-    ----------
-    corpus : path
-    speakers : iterable of str, optional
-        Only these speakers (each must exist); default all sub-directories.
-    utts : iterable of (speaker, utt), optional
-        Only these utterances; a listed one that is not in the corpus is a failure.
-
-    Returns
-    -------
-    items : list of (speaker, utt, source path), sorted
-    problems : list of failure dicts ({speaker, utt, source, error}) found while listing
-    """
-    root = Path(corpus)
-    entries = _listdir(root, "corpus directory")
-    spk_dirs = {p.name: p for p in entries if p.is_dir() and not p.name.startswith(".")}
-    if speakers is not None:
-        speakers = list(dict.fromkeys(speakers))
-        missing = [s for s in speakers if s not in spk_dirs]
-        if missing:
-            raise CorpusError(f"{root}: no speaker directory {missing[0]!r} "
-                              f"(found: {', '.join(sorted(spk_dirs)) or 'none'})")
-        spk_dirs = {s: spk_dirs[s] for s in speakers}
-    wanted = None if utts is None else set(utts)
-    items, problems = [], []
-    for spk in sorted(spk_dirs):
-        seen: Dict[str, Path] = {}
-        for p in _listdir(spk_dirs[spk], "speaker directory"):
-            if p.name.startswith(".") or p.suffix.lower().lstrip(".") not in AUDIO_EXTENSIONS:
-                continue
-            if wanted is not None and (spk, p.stem) not in wanted:
-                continue
-            if p.stem in seen:
-                problems.append(dict(speaker=spk, utt=p.stem, source=str(p),
-                                     error=f"{p}: duplicate of {seen[p.stem].name}; skipped"))
-                continue
-            seen[p.stem] = p
-            items.append((spk, p.stem, p))
-    if wanted is not None:
-        found = {(s, u) for s, u, _ in items}
-        for spk, utt in sorted(wanted - found):
-            if spk in spk_dirs:
-                src = spk_dirs[spk] / utt
-                problems.append(dict(speaker=spk, utt=utt, source=str(src),
-                                     error=f"{src}.*: listed utterance not found in the corpus"))
-    return items, problems
 
 
 # --------------------------------------------------------------------------- one utterance
@@ -249,6 +118,7 @@ class ExtractResult:
     extracted: List[UttKey] = field(default_factory=list)  #: newly extracted
     skipped: List[UttKey] = field(default_factory=list)  #: already done (resumed)
     failures: List[dict] = field(default_factory=list)  #: {speaker, utt, source, error}
+    warnings: List[str] = field(default_factory=list)  #: warnings of the analysis, one line each
 
     @property
     def manifest(self) -> Path:
@@ -326,9 +196,11 @@ def extract_corpus(corpus: PathLike, out: PathLike, cfg: Union[Config, FeatureCo
         use the global range of ``cfg``.
     utts : iterable of (speaker, utt), optional
     progress : bool
-        Show a tqdm bar.
+        Show a tqdm bar (on stderr).
     log : callable(str), optional
-        Where one-line reports (failures, warnings) go; default stderr.
+        Called with each one-line report (a failure, or ``warning: ...``) as it
+        happens, e.g. ``tqdm.write`` (what ``vawgan extract`` passes); default: none.
+        Either way failures and warnings are in the result.
 
     Returns
     -------
@@ -345,9 +217,6 @@ def extract_corpus(corpus: PathLike, out: PathLike, cfg: Union[Config, FeatureCo
     def say(msg: str) -> None:
         if log is not None:
             log(msg)
-        else:
-            from tqdm import tqdm
-            tqdm.write(msg, file=sys.stderr)
 
     items, failures = list_corpus(corpus, speakers, utts)
     for f in failures:
@@ -369,6 +238,7 @@ def extract_corpus(corpus: PathLike, out: PathLike, cfg: Union[Config, FeatureCo
 
     def on_result(res: dict, bar) -> None:
         for w in res.get("warnings", []):
+            result.warnings.append(w)
             say(f"warning: {w}")
         key = (res["speaker"], res["utt"])
         if res["ok"]:
@@ -440,7 +310,7 @@ def iter_dump(dump: PathLike, speakers: Optional[Iterable[str]] = None,
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise CorpusError(f"{manifest}: corrupt dump manifest ({type(e).__name__})") from None
     else:
-        listed = [(d.name, p.stem, p) for d in _listdir(dump, "dump directory")
+        listed = [(d.name, p.stem, p) for d in listdir(dump, "dump directory")
                   if d.is_dir() and not d.name.startswith(".")
                   for p in sorted(d.glob("*.npz")) if not p.name.startswith(".")]
     spk_set = None if speakers is None else set(speakers)
@@ -454,50 +324,3 @@ def iter_dump(dump: PathLike, speakers: Optional[Iterable[str]] = None,
         if utt in excl:
             continue
         yield spk, utt, path
-
-
-# --------------------------------------------------------------------------- command
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--corpus", required=True, help="corpus root: <root>/<speaker>/<utt>.<ext>")
-    parser.add_argument("--out", required=True,
-                        help="dump directory (written <out>/<speaker>/<utt>.npz)")
-    parser.add_argument("--speakers", nargs="+", metavar="SPK", help="only these speakers")
-    parser.add_argument("--utts-file", help="only the utterances listed (one speaker/utt per line)")
-    parser.add_argument("--config", help="YAML config (feature and extract sections)")
-    parser.add_argument("--f0-dir", help="per-speaker f0 ranges: <dir>/<speaker>.yaml")
-    parser.add_argument("--jobs", type=int, default=None, help="parallel workers (-1 = all cores)")
-    parser.add_argument("--scheduler", help="Dask scheduler address tcp://HOST:PORT")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
-def run(args: argparse.Namespace) -> int:
-    cfg = load_config(args.config)
-    f0_ranges = None
-    if args.f0_dir:
-        from .f0 import load_f0_ranges
-
-        f0_ranges = load_f0_ranges(args.f0_dir)
-    utts = read_utt_list(args.utts_file) if args.utts_file else None
-    jobs = args.jobs if args.jobs is not None else cfg.extract.jobs
-    if jobs == 0 or jobs < -1:
-        raise VawganError(f"--jobs {jobs}: use a positive number or -1")
-    scheduler = args.scheduler or cfg.extract.scheduler
-    speakers = args.speakers
-    if f0_ranges is not None:
-        listed_spk = set(speakers) if speakers else {
-            p.name for p in _listdir(Path(args.corpus), "corpus directory")
-            if p.is_dir() and not p.name.startswith(".")}
-        missing = sorted(listed_spk - set(f0_ranges))
-        if missing:
-            print(f"warning: no f0 range in {args.f0_dir} for {', '.join(missing)}; "
-                  f"using {cfg.feature.f0_floor:g}-{cfg.feature.f0_ceil:g} Hz", file=sys.stderr)
-    res = extract_corpus(args.corpus, args.out, cfg, speakers=speakers, jobs=jobs,
-                         scheduler=scheduler, f0_ranges=f0_ranges, utts=utts,
-                         progress=not args.no_progress)
-    print(res.summary())
-    if res.failures:
-        print(f"failures ({len(res.failures)}):")
-        for f in res.failures:
-            print(f"  {f['error']}")
-    print(f"manifest: {res.manifest}")
-    return 0 if res.utterances else 1

@@ -1,4 +1,4 @@
-"""Per-speaker f0 ranges, their proposal from an f0 histogram, and the f0 transform.
+"""Per-speaker f0 ranges and their proposal from an f0 histogram.
 
 f0 range files
     Like sprocket's speaker YAML: ``<dir>/<speaker>.yaml`` holding exactly::
@@ -28,23 +28,21 @@ Proposal (``vawgan f0-range``)
     C. De Looze and D. Hirst, "Detecting changes in key and range for the automatic
     modelling and coding of intonation", Proc. Speech Prosody 2008.
 
-f0 transform
-    :func:`convert_f0` is the usual log-Gaussian normalized transform (Toda et al. 2007):
-    :math:`\\log f_y = \\mu_y + \\frac{\\sigma_y}{\\sigma_x}(\\log f_x - \\mu_x)` on voiced
-    frames; unvoiced frames stay 0.
+The f0 transform of the conversion, :func:`vawgan.postfilter.convert_f0`, sits with the
+other post-processing of converted features.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Sequence, Tuple
 
 import numpy as np
 
-from .errors import ConfigError, VawganError
+from .errors import ConfigError
 from .io import PathLike, atomic_write_text, atomic_write_with
 
 #: wide search range used to propose a speaker's range (Hz)
@@ -211,43 +209,7 @@ def plot_f0_histogram(path: PathLike, f0: np.ndarray, floor: float, ceil: float,
         plt.close(fig)
 
 
-# --------------------------------------------------------------------------- transform
-def convert_f0(f0: np.ndarray, src_mean: float, src_std: float, tgt_mean: float,
-               tgt_std: float) -> np.ndarray:
-    """Log-Gaussian normalized f0 transform.
-
-    .. math:: \\log f_y = \\mu_y + \\frac{\\sigma_y}{\\sigma_x} (\\log f_x - \\mu_x)
-
-    Parameters
-    ----------
-    f0 : ndarray, shape (T,) (any shape)
-        Source f0 in Hz, 0 where unvoiced.
-    src_mean, src_std : float
-        Mean and standard deviation of the source speaker's natural-log f0
-        (``SpeakerStats.lf0_mean`` / ``lf0_std``).
-    tgt_mean, tgt_std : float
-        The same for the target speaker.
-
-    Returns
-    -------
-    ndarray, same shape as ``f0``: converted f0 in Hz, 0 where ``f0`` is 0.
-    """
-    f0 = np.asarray(f0, dtype=np.float64)
-    for name, v in (("src_mean", src_mean), ("src_std", src_std), ("tgt_mean", tgt_mean),
-                    ("tgt_std", tgt_std)):
-        if not math.isfinite(float(v)):
-            raise ValueError(f"{name} must be finite, got {v}")
-    if src_std <= 0 or tgt_std <= 0:
-        raise ValueError(f"standard deviations must be > 0, got {src_std}, {tgt_std}")
-    if not np.all(np.isfinite(f0)) or np.any(f0 < 0):
-        raise ValueError("f0 must be finite and >= 0 (0 = unvoiced)")
-    out = np.zeros_like(f0)
-    v = f0 > 0
-    out[v] = np.exp((np.log(f0[v]) - src_mean) * (tgt_std / src_std) + tgt_mean)
-    return out
-
-
-# --------------------------------------------------------------------------- command
+# --------------------------------------------------------------------------- f0 of files
 def collect_f0(sources: Sequence[PathLike], floor: float = WIDE_FLOOR, ceil: float = WIDE_CEIL,
                cfg=None, jobs: int = 1, progress: bool = True) -> Tuple[np.ndarray, list]:
     """Voiced f0 of files analysed with a wide search range, through the extract path.
@@ -284,56 +246,57 @@ def collect_f0(sources: Sequence[PathLike], floor: float = WIDE_FLOOR, ceil: flo
     return (np.concatenate(values) if values else np.zeros(0)), failures
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--corpus", required=True, help="corpus root: <root>/<speaker>/<utt>.<ext>")
-    parser.add_argument("--speaker", required=True, help="speaker directory name")
-    parser.add_argument("--max-utts", type=int, default=30, help="first N utterances (default 30)")
-    parser.add_argument("--out-yaml", required=True, help="f0 range file to write")
-    parser.add_argument("--png", help="histogram figure to write")
-    parser.add_argument("--config", help="YAML config (feature section)")
-    parser.add_argument("--search", type=float, nargs=2, default=(WIDE_FLOOR, WIDE_CEIL),
-                        metavar=("FLOOR", "CEIL"), help="wide f0 search range (default 40 700 Hz)")
-    parser.add_argument("--jobs", type=int, default=1, help="parallel workers")
-    parser.add_argument("--no-progress", action="store_true")
+@dataclass
+class F0RangeProposal:
+    """A proposed f0 range and the voiced-f0 figures behind it (:func:`propose_from_f0`)."""
+
+    floor: float  #: Hz
+    ceil: float  #: Hz
+    n_utts: int  #: utterances whose f0 was used
+    n_voiced: int  #: voiced frames
+    percentiles: Tuple[float, ...]  #: voiced f0 at 1/25/50/75/99 %, Hz
+    below: float  #: fraction of voiced frames below the floor
+    above: float  #: fraction of voiced frames above the ceiling
+    search: Tuple[float, float]  #: search range of the analysis, Hz
+
+    def note(self) -> str:
+        """How the range was found: the comment of the range file."""
+        lo, hi = self.search
+        return (f"Proposed by `vawgan f0-range` from {self.n_utts} utterances "
+                f"({self.n_voiced} voiced frames, search {lo:g}-{hi:g} Hz):\n"
+                f"voiced f0 percentiles 1/25/50/75/99 = "
+                + "/".join(f"{v:.0f}" for v in self.percentiles) + " Hz;\n"
+                f"floor = 0.75 x Q25, ceil = max(1.5 x Q75, P99) (after De Looze & Hirst 2008),\n"
+                f"rounded to 5 Hz; {100 * self.below:.2f}% of the voiced frames lie below the "
+                f"floor (mostly octave-down errors), {100 * self.above:.2f}% above the ceiling.")
+
+    def summary(self, speaker: str) -> str:
+        """One line: the range, the median and the fractions outside."""
+        return (f"{speaker}: f0_floor {self.floor:g} Hz, f0_ceil {self.ceil:g} Hz "
+                f"(median {self.percentiles[2]:.0f} Hz; {100 * self.below:.2f}% of voiced "
+                f"frames below, {100 * self.above:.2f}% above)")
 
 
-def run(args: argparse.Namespace) -> int:
-    from .config import load_config
-    from .extract import list_corpus
+def propose_from_f0(f0: np.ndarray, n_utts: int,
+                    search: Tuple[float, float] = (WIDE_FLOOR, WIDE_CEIL)) -> F0RangeProposal:
+    """:func:`propose_f0_range` of voiced f0 values, with the figures of the proposal.
 
-    cfg = load_config(args.config).feature
-    if args.max_utts < 1:
-        raise VawganError(f"--max-utts {args.max_utts}: must be >= 1")
-    lo, hi = args.search
-    if not 0 < lo < hi:
-        raise VawganError(f"--search {lo:g} {hi:g}: need 0 < FLOOR < CEIL")
-    items, _ = list_corpus(args.corpus, [args.speaker])
-    items = items[: args.max_utts]
-    if not items:
-        raise VawganError(f"{Path(args.corpus) / args.speaker}: no audio files")
-    f0, failures = collect_f0([p for _, _, p in items], lo, hi, cfg, jobs=args.jobs,
-                              progress=not args.no_progress)
-    for msg in failures:
-        print(msg, file=sys.stderr)
-    if f0.size < 10:
-        raise VawganError(f"{Path(args.corpus) / args.speaker}: too few voiced frames "
-                          f"({f0.size}) to propose an f0 range")
+    Parameters
+    ----------
+    f0 : ndarray, shape (N,)
+        Voiced f0 values in Hz (N >= 10), e.g. from :func:`collect_f0`.
+    n_utts : int
+        Utterances they come from (reported).
+    search : (floor, ceil)
+        Search range of the analysis (reported).
+
+    Returns
+    -------
+    F0RangeProposal
+    """
+    f0 = np.asarray(f0, dtype=np.float64)
     floor, ceil = propose_f0_range(f0)
     q = np.percentile(f0, [1, 25, 50, 75, 99])
-    below, above = float(np.mean(f0 < floor)), float(np.mean(f0 > ceil))
-    note = (f"Proposed by `vawgan f0-range` from {len(items) - len(failures)} utterances "
-            f"({f0.size} voiced frames, search {lo:g}-{hi:g} Hz):\n"
-            f"voiced f0 percentiles 1/25/50/75/99 = "
-            + "/".join(f"{v:.0f}" for v in q) + " Hz;\n"
-            f"floor = 0.75 x Q25, ceil = max(1.5 x Q75, P99) (after De Looze & Hirst 2008),\n"
-            f"rounded to 5 Hz; {100 * below:.2f}% of the voiced frames lie below the floor "
-            f"(mostly octave-down errors), {100 * above:.2f}% above the ceiling.")
-    save_f0_range(args.out_yaml, args.speaker, floor, ceil, note)
-    if args.png:
-        plot_f0_histogram(args.png, f0, floor, ceil, title=f"{args.speaker}: voiced f0",
-                          search=(lo, hi))
-    print(f"{args.speaker}: f0_floor {floor:g} Hz, f0_ceil {ceil:g} Hz "
-          f"(median {q[2]:.0f} Hz; {100 * below:.2f}% of voiced frames below, "
-          f"{100 * above:.2f}% above) "
-          f"-> {args.out_yaml}")
-    return 0
+    return F0RangeProposal(floor, ceil, int(n_utts), int(f0.size),
+                           tuple(float(v) for v in q), float(np.mean(f0 < floor)),
+                           float(np.mean(f0 > ceil)), (float(search[0]), float(search[1])))

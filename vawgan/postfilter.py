@@ -1,14 +1,18 @@
-"""Postfilters against over-smoothing: global variance (GV) and modulation spectrum (MS).
+"""Post-processing of converted features: GV / MS postfilters and the f0 transform.
 
-Both act on one utterance's mel-cepstral body (c1..cM, shape (T, D)) and pull a
-statistic of its trajectory toward a target speaker's statistic (from
-:mod:`vawgan.stats`), with a strength ``alpha`` in [0, 1] (0 = identity).
+The postfilters act on one utterance's mel-cepstral body (c1..cM, shape (T, D)) and
+pull a statistic of its trajectory toward a target speaker's statistic (from
+:mod:`vawgan.stats`), with a strength ``alpha`` in [0, 1] (0 = identity);
+:func:`postfilter_body` applies either to the non-silent frames, as the conversion does.
 
 * :func:`gv_postfilter`: Toda, Black & Tokuda, IEEE TASLP 15(8), 2007; as in sprocket
   (``sprocket/model/GV.py``, ``GV.postfilter``).
 * :func:`ms_postfilter`: Takamichi et al., "Postfilters to modify the modulation
   spectrum for statistical parametric speech synthesis", IEEE/ACM TASLP 24(4), 2016
   (the utterance-level, filtering form).
+* :func:`convert_f0`: the usual log-Gaussian normalized f0 transform (Toda et al. 2007):
+  :math:`\\log f_y = \\mu_y + \\frac{\\sigma_y}{\\sigma_x}(\\log f_x - \\mu_x)` on
+  voiced frames; unvoiced frames stay 0.
 
 Examples
 --------
@@ -23,12 +27,15 @@ array([4., 9.])
 
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import numpy as np
 
 from .metrics import _check_n_fft, modulation_spectrum
 
+#: postfilter kinds of :func:`postfilter_body` (and ``--postfilter``)
+POSTFILTERS = ("none", "gv", "ms")
 #: variances below this are treated as zero (a constant dimension is left as is)
 _VAR_FLOOR = 1e-12
 
@@ -256,3 +263,84 @@ def ms_postfilter(mcep_body: np.ndarray, target_ms: np.ndarray, alpha: float = 1
     spec = np.fft.rfft(x - mu, n=n, axis=0)
     y = np.fft.irfft(spec * amp, n=n, axis=0)[:t]
     return mu + (y - y.mean(axis=0))  # truncation to T frames can leave a small offset
+
+
+def postfilter_body(body: np.ndarray, kind: str, natural: Optional[np.ndarray] = None,
+                    alpha: float = 1.0, ms_fft: int = 256,
+                    mask: Optional[np.ndarray] = None) -> np.ndarray:
+    """GV or MS postfilter of the frames of ``mask``, the others returned unchanged.
+
+    Parameters
+    ----------
+    body : ndarray, shape (T, D)
+        A converted utterance's c1..cD.
+    kind : {"none", "gv", "ms"}
+        :func:`gv_postfilter` or :func:`ms_postfilter`; "none" returns ``body``.
+    natural : ndarray, optional
+        The target statistic: ``gv`` (D,) for "gv", ``ms`` (ms_fft // 2 + 1, D) for
+        "ms" (unused for "none").
+    alpha : float in [0, 1]
+        Strength (1 = match the target fully); 0 returns ``body``.
+    ms_fft : int
+        Modulation-spectrum FFT length ``natural`` was computed with ("ms").
+    mask : ndarray of bool, shape (T,), optional
+        Frames the postfilter works on (the non-silent ones, over which the statistics
+        are computed); all frames when None or when fewer than 2 are selected.
+
+    Returns
+    -------
+    ndarray, shape (T, D)
+        ``body`` itself for "none" or ``alpha == 0``, else a new float64 array.
+    """
+    if kind not in POSTFILTERS:
+        raise ValueError(f"postfilter must be one of {POSTFILTERS}, got {kind!r}")
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"postfilter alpha must be in [0, 1], got {alpha}")
+    if kind == "none" or alpha == 0.0:
+        return body
+    if natural is None:
+        raise ValueError(f"postfilter {kind}: no target statistic given")
+    natural = np.asarray(natural, dtype=np.float64)
+    rows = np.ones(len(body), bool) if mask is None or np.count_nonzero(mask) < 2 else mask
+    out = np.array(body, dtype=np.float64, copy=True)
+    if kind == "gv":
+        out[rows] = gv_postfilter(body[rows], natural, alpha)
+    else:
+        out[rows] = ms_postfilter(body[rows], natural, alpha, ms_fft)
+    return out
+
+
+# --------------------------------------------------------------------------- f0
+def convert_f0(f0: np.ndarray, src_mean: float, src_std: float, tgt_mean: float,
+               tgt_std: float) -> np.ndarray:
+    """Log-Gaussian normalized f0 transform.
+
+    .. math:: \\log f_y = \\mu_y + \\frac{\\sigma_y}{\\sigma_x} (\\log f_x - \\mu_x)
+
+    Parameters
+    ----------
+    f0 : ndarray, shape (T,) (any shape)
+        Source f0 in Hz, 0 where unvoiced.
+    src_mean, src_std : float
+        Mean and standard deviation of the source speaker's natural-log f0
+        (``SpeakerStats.lf0_mean`` / ``lf0_std``).
+    tgt_mean, tgt_std : float
+        The same for the target speaker.
+
+    Returns
+    -------
+    ndarray, same shape as ``f0``: converted f0 in Hz, 0 where ``f0`` is 0.
+    """
+    f0 = np.asarray(f0, dtype=np.float64)
+    for name, v in (("src_mean", src_mean), ("src_std", src_std), ("tgt_mean", tgt_mean),
+                    ("tgt_std", tgt_std)):
+        if not math.isfinite(float(v)):
+            raise ValueError(f"{name} must be finite, got {v}")
+    if src_std <= 0 or tgt_std <= 0:
+        raise ValueError(f"standard deviations must be > 0, got {src_std}, {tgt_std}")
+    if not np.all(np.isfinite(f0)) or np.any(f0 < 0):
+        raise ValueError("f0 must be finite and >= 0 (0 = unvoiced)")
+    out = np.zeros_like(f0)
+    v = f0 > 0
+    out[v] = np.exp((np.log(f0[v]) - src_mean) * (tgt_std / src_std) + tgt_mean)
+    return out

@@ -1,4 +1,4 @@
-"""``vawgan report``: the over-smoothing figures and a page (Markdown and HTML).
+"""The over-smoothing figures and a page (Markdown and HTML) of ``vawgan report``.
 
 From the inputs of ``vawgan evaluate`` (natural target recordings ``--ref`` and
 converted wavs ``--system NAME=DIR``, matched by utterance name; every file analyzed
@@ -19,11 +19,11 @@ with :func:`vawgan.features.analyze_file`), writes into ``--outdir``:
 GV and MS of a set follow :mod:`vawgan.stats` (non-silent frames, mean over
 utterances). ``--eval-json`` reuses the table of an earlier ``vawgan evaluate`` run
 instead of recomputing the DTW-based metrics (the wavs are still analyzed for the plots).
+The command is :mod:`vawgan.commands.report`.
 """
 
 from __future__ import annotations
 
-import argparse
 import html
 import json
 from pathlib import Path
@@ -32,8 +32,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 import numpy as np
 
 from .errors import VawganError
-from .evaluate import (add_input_arguments, analyze_files, evaluate, load_inputs,
-                       markdown_table, set_ms, stat_frames)
+from .evaluate import markdown_table, set_ms, stat_frames
 from .features import Features
 from .io import atomic_write_text, atomic_write_with
 
@@ -63,18 +62,6 @@ def _save(fig, path: Path) -> None:
                           suffix=".png")
     finally:
         plt.close(fig)
-
-
-def _parse_dims(spec: str, n: Optional[int], what: str, max_dim: int = 39) -> List[int]:
-    try:
-        dims = [int(x) for x in spec.split(",") if x.strip()]
-    except ValueError:
-        raise VawganError(f"{what} {spec!r}: expected comma-separated integers") from None
-    if n is not None and len(dims) != n:
-        raise VawganError(f"{what} {spec!r}: expected {n} dims")
-    if not dims or any(not 1 <= d <= max_dim for d in dims):
-        raise VawganError(f"{what} {spec!r}: dims must be in 1..{max_dim} (c1..c{max_dim})")
-    return dims
 
 
 def plot_gv(path: Path, gvs: Mapping[str, np.ndarray]) -> None:
@@ -281,18 +268,8 @@ def make_report(outdir: Path, result: Mapping[str, Any], feats: Mapping[Path, An
     return out
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_input_arguments(parser)
-    parser.add_argument("--outdir", type=Path, required=True, help="folder for PNGs and pages")
-    parser.add_argument("--eval-json", type=Path, default=None,
-                        help="reuse the table of a 'vawgan evaluate --out-json' file")
-    parser.add_argument("--ms-dims", default="1,10,30", help="dims of the MS plot (default 1,10,30)")
-    parser.add_argument("--scatter-dims", default="1,2", help="two dims to scatter (default 1,2)")
-    parser.add_argument("--traj-dim", type=int, default=1, help="dim of the trajectory plot")
-    parser.add_argument("--utt", default=None, help="utterance of the trajectory plot")
-
-
-def _load_eval_json(path: Path, systems) -> Dict[str, Any]:
+def load_eval_json(path: Path, systems) -> Dict[str, Any]:
+    """The result of an earlier ``vawgan evaluate --out-json`` that has every system of ``systems``."""
     try:
         result = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -305,26 +282,3 @@ def _load_eval_json(path: Path, systems) -> Dict[str, Any]:
     if missing:
         raise VawganError(f"{path}: has no results for system {missing[0]}")
     return result
-
-
-def run(args) -> int:
-    ms_dims = _parse_dims(args.ms_dims, None, "--ms-dims")
-    scatter_dims = _parse_dims(args.scatter_dims, 2, "--scatter-dims")
-    _parse_dims(str(args.traj_dim), 1, "--traj-dim")
-    ref, systems, cfg = load_inputs(args)
-    if args.utt is not None and args.utt not in ref:
-        raise VawganError(f"--utt {args.utt}: not a readable reference utterance "
-                          f"(no such name in {args.ref})")
-    ms_fft = args.ms_fft or cfg.stats.ms_fft
-    result = None if args.eval_json is None else _load_eval_json(args.eval_json, systems)
-    paths = list(ref.values()) + [p for s in systems.values() for p in s.values()]
-    feats = analyze_files(paths, cfg.feature, args.jobs)
-    if result is None:
-        result, feats = evaluate(ref, systems, cfg.feature, args.jobs, args.mcd_dims, ms_fft,
-                                 features=feats)
-        result["ref"] = str(args.ref)
-    out = make_report(args.outdir, result, feats, ref, systems, cfg.feature.silence_db, ms_fft,
-                      cfg.feature.frame_period, ms_dims, scatter_dims, args.traj_dim, args.utt)
-    print(markdown_table(result))
-    print(f"vawgan report: {len(out)} files -> {args.outdir} (open {out['index.html']})")
-    return 0

@@ -23,12 +23,12 @@ File format (``stats.json``, written atomically)::
                           "lf0_std", "c0_mean", "c0_std", "gv", "ms"}}}
 
 Utterance lists for ``--utts-file``: one ``speaker/utt`` per line (``#`` comments
-and blank lines ignored), as written by ``recipes/vcc/local/data_prep.py``.
+and blank lines ignored; :func:`vawgan.corpus.read_utt_list`), as written by
+``recipes/vcc/local/data_prep.py``. The command is :mod:`vawgan.commands.stats`.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -38,7 +38,7 @@ from typing import Any, Dict, Iterable, Mapping, Optional
 
 import numpy as np
 
-from .errors import VawganError
+from .errors import StatsError
 from .io import PathLike, atomic_write_text
 
 FORMAT = "vawgan-stats"
@@ -48,9 +48,6 @@ _VECTORS = ("mcep_mean", "mcep_std", "gv")
 _SCALARS = ("lf0_mean", "lf0_std", "c0_mean", "c0_std")
 _FIELDS = ("n_utts", "n_frames") + _VECTORS + _SCALARS + ("ms",)
 
-
-class StatsError(VawganError, ValueError):
-    """A statistics file is missing, corrupt or of the wrong format."""
 
 
 @dataclass
@@ -265,7 +262,7 @@ def load_stats(path: PathLike) -> Dict[str, SpeakerStats]:
     return _parse(load_stats_document(path), str(path))
 
 
-# --------------------------------------------------------------------------- command
+# --------------------------------------------------------------------------- a dump
 def dump_stats(dump: PathLike, cfg=None, speakers=None, utts=None, exclude_utts=None,
                progress: bool = True) -> Dict[str, SpeakerStats]:
     """Statistics of every speaker of a dump (selection as in :func:`vawgan.extract.iter_dump`).
@@ -295,35 +292,3 @@ def dump_stats(dump: PathLike, cfg=None, speakers=None, utts=None, exclude_utts=
         except ValueError as e:
             raise StatsError(f"{Path(dump) / spk}: {e}") from None
     return out
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dump", required=True, help="feature dump (vawgan extract --out)")
-    parser.add_argument("--out", required=True, help="statistics file to write (stats.json)")
-    parser.add_argument("--utts-file", help="only these utterances (one speaker/utt per line)")
-    parser.add_argument("--exclude-utts", nargs="+", metavar="ID",
-                        help="utterance ids or ranges to leave out, e.g. 100151-100162")
-    parser.add_argument("--speakers", nargs="+", metavar="SPK", help="only these speakers")
-    parser.add_argument("--config", help="YAML config (feature and stats sections)")
-    parser.add_argument("--no-progress", action="store_true")
-
-
-def run(args: argparse.Namespace) -> int:
-    from dataclasses import asdict
-
-    from .config import load_config
-    from .extract import parse_utt_spec, read_utt_list
-
-    cfg = load_config(args.config)
-    utts = read_utt_list(args.utts_file) if args.utts_file else None
-    try:
-        exclude = parse_utt_spec(args.exclude_utts or [])
-    except ValueError as e:
-        raise VawganError(f"--exclude-utts: {e}") from None
-    stats = dump_stats(args.dump, cfg, args.speakers, utts, exclude, not args.no_progress)
-    save_stats(args.out, stats, asdict(cfg.feature), cfg.stats.ms_fft)
-    for spk, s in sorted(stats.items()):
-        print(f"{spk}: {s.n_utts} utts, {s.n_frames} frames, "
-              f"f0 {math.exp(s.lf0_mean):.0f} Hz (lf0 std {s.lf0_std:.3f})")
-    print(f"wrote {args.out} ({len(stats)} speakers)")
-    return 0

@@ -1,4 +1,4 @@
-"""``vawgan train``: the three-phase VAW-GAN schedule, checkpoints, exact resume.
+"""Training: the three-phase VAW-GAN schedule, checkpoints, exact resume.
 
 Schedule (lengths in ``TrainConfig``; one global step counter)::
 
@@ -24,6 +24,8 @@ the phase), the adaptive weight and the state of the one random generator that d
 batches and noise, so the continued run equals an uninterrupted one; a run killed at
 any moment loses at most ``ckpt_every`` steps.
 
+The command is :mod:`vawgan.commands.train`.
+
 Example
 -------
 ``vawgan train --dump dump --stats dump/stats.json --utts-file data/train.list
@@ -32,8 +34,6 @@ Example
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import json
 import math
 import os
@@ -41,8 +41,8 @@ import time
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-from .config import Config, load_config, save_config
-from .errors import ConfigError, VawganError
+from .config import Config, save_config
+from .errors import CheckpointError, ConfigError
 from .io import PathLike, atomic_path, atomic_write_text
 
 CKPT_NAME = "checkpoint.pt"
@@ -51,9 +51,6 @@ CKPT_VERSION = 1
 _LOG_KEYS = ("rec", "kl", "wdist", "gp", "critic_loss", "adv", "adv_w", "mu_abs", "sigma",
              "active", "dec_logvar")
 
-
-class CheckpointError(VawganError, ValueError):
-    """A checkpoint is missing, corrupt or belongs to another configuration/data set."""
 
 
 def resolve_device(name: str):
@@ -367,67 +364,3 @@ class Trainer:
         if ph == 2:
             return nu
         return self.tc.n_critic * nu + b
-
-
-# ---------------------------------------------------------------------- CLI
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dump", required=True, help="feature dump folder (vawgan extract)")
-    parser.add_argument("--stats", required=True, help="stats.json (vawgan stats)")
-    parser.add_argument("--utts-file", required=True,
-                        help="training utterances, one 'speaker/utt' per line")
-    parser.add_argument("--config", default=None, help="YAML config (defaults if omitted)")
-    parser.add_argument("--outdir", required=True, help="experiment folder")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue from OUTDIR/checkpoint.pt")
-    parser.add_argument("--device", default=None, choices=("auto", "cpu", "cuda"),
-                        help="overrides train.device")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads (overrides train.threads; 0 = auto)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    parser.add_argument("--init-vae", default=None, metavar="BUNDLE",
-                        help="start at phase 2 from the encoder/decoder of a VAE bundle made "
-                             "with the same model settings and data (skips VAE pre-training; "
-                             "e.g. to try critic variants from one pre-training)")
-
-
-def run(args: argparse.Namespace) -> int:
-    from .data import load_training_data
-
-    cfg = load_config(args.config)
-    if args.device is not None:
-        cfg.train = dataclasses.replace(cfg.train, device=args.device)
-    if args.threads is not None:
-        cfg.train = dataclasses.replace(cfg.train, threads=args.threads)
-    outdir = Path(args.outdir)
-    ckpt = outdir / CKPT_NAME
-    if ckpt.exists() and not args.resume:
-        raise CheckpointError(f"{ckpt}: a run exists here; pass --resume to continue it "
-                              "or choose another --outdir")
-    if args.resume and not ckpt.exists():
-        raise CheckpointError(f"{ckpt}: no checkpoint to resume from")
-    device = resolve_device(cfg.train.device)
-    threads = set_threads(cfg.train.threads)
-    progress = not args.no_progress
-    data = load_training_data(args.dump, args.stats, args.utts_file,
-                              silence_db=cfg.feature.silence_db, feature_config=cfg.feature,
-                              device=device, progress=progress)
-    print(f"vawgan train: {data.n_frames} frames, {len(data.utt_len)} utterances, "
-          f"{data.n_speakers} speakers ({', '.join(data.speakers)}); device {device}, "
-          f"{threads} CPU threads")
-    trainer = Trainer(cfg, data, outdir, device=device, progress=progress)
-    if args.resume:
-        trainer.load_checkpoint()
-        print(f"vawgan train: resumed at step {trainer.step} (phase {trainer.phase()})")
-    elif args.init_vae:
-        trainer.init_from_vae(args.init_vae)
-        print(f"vawgan train: encoder/decoder from {args.init_vae}; starting at step "
-              f"{trainer.step} (phase {trainer.phase()})")
-    if trainer.step >= trainer.total:
-        print("vawgan train: already finished")
-        if cfg.train.gan_steps > 0 and not (outdir / "vawgan.pt").exists():
-            trainer.save_bundle("vawgan")
-        return 0
-    trainer.fit()
-    made = [str(outdir / f"{k}.pt") for k in ("vae", "vawgan") if (outdir / f"{k}.pt").exists()]
-    print(f"vawgan train: done; bundles: {', '.join(made) or 'none'}")
-    return 0

@@ -10,7 +10,8 @@ and writes, under ``--out``:
   ``vawgan convert --in`` and ``vawgan evaluate``;
 * ``corpus``: the training corpus folder; ``eval_corpus`` when there is one.
 
-Accepts WAV (the official zips) and FLAC (``../shared/data/vcc2016``).
+Accepts the audio files ``vawgan extract`` reads (``vawgan.corpus.AUDIO_EXTENSIONS``):
+WAV in the official zips, FLAC in ``../shared/data/vcc2016``.
 """
 
 from __future__ import annotations
@@ -18,23 +19,6 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-
-AUDIO_EXT = (".wav", ".flac")
-
-
-def parse_ids(spec: str) -> set:
-    """"100151-100162" or "100151,100152" -> set of ids as strings."""
-    out = set()
-    for part in spec.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        if "-" in part:
-            a, b = part.split("-")
-            out.update(str(i) for i in range(int(a), int(b) + 1))
-        else:
-            out.add(part)
-    return out
 
 
 def find_training_dir(db: Path) -> Path:
@@ -52,7 +36,9 @@ def find_eval_dir(db: Path) -> Path | None:
 
 
 def list_utts(folder: Path) -> dict:
-    return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in AUDIO_EXT}
+    from vawgan.corpus import is_audio
+
+    return {p.stem: p for p in sorted(folder.iterdir()) if is_audio(p)}
 
 
 def write_lines(path: Path, lines) -> None:
@@ -70,6 +56,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     from vawgan.config import load_config
+    from vawgan.corpus import parse_utt_spec
     from vawgan.errors import VawganError
 
     try:
@@ -78,7 +65,11 @@ def main(argv=None) -> int:
         print(f"data_prep: {e}", file=sys.stderr)
         return 1
     train_dir = find_training_dir(args.db)
-    dev_ids = parse_ids(cfg.dev_utts)
+    try:
+        dev_ids = parse_utt_spec([cfg.dev_utts])
+    except ValueError as e:
+        print(f"data_prep: {args.conf}: data.dev_utts: {e}", file=sys.stderr)
+        return 1
     train, dev = [], []
     for spk in cfg.speakers():
         folder = train_dir / spk

@@ -1,0 +1,54 @@
+"""Arguments shared by ``vawgan-convert`` and ``vawgan convert``: model, speakers, postfilter."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import VawganError
+from ..postfilter import POSTFILTERS
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--model``, ``--target``, ``--source``, ``--postfilter``, ``--pf-alpha``."""
+    parser.add_argument("--model", type=Path, default=None,
+                        help="model bundle (.pt from 'vawgan train'); default: the packaged "
+                             "vawgan/pretrained/vcc2016_vawgan.pt")
+    parser.add_argument("--target", default=None,
+                        help="target speaker (default: the bundle's default target, e.g. the "
+                             "first speaker whose name starts with T)")
+    parser.add_argument("--source", default=None,
+                        help="training speaker whose statistics normalize the input (default: "
+                             "statistics estimated from the input itself)")
+    parser.add_argument("--postfilter", choices=POSTFILTERS, default="gv",
+                        help="postfilter toward the target's natural GV or modulation spectrum "
+                             "(default gv: on VCC2016 dev it brings the GV distance to that of "
+                             "natural speech for +0.7 dB MCD; 'none' gives the lowest MCD; "
+                             "see docs/results.md)")
+    parser.add_argument("--pf-alpha", type=float, default=1.0,
+                        help="postfilter strength in [0, 1] (default 1: match the target)")
+
+
+def add_metrics_on_argument(parser: argparse.ArgumentParser, help: str) -> None:
+    parser.add_argument("--metrics-on", choices=("features", "output", "none"),
+                        default="features", help=help)
+
+
+def check_conversion_args(args: argparse.Namespace) -> None:
+    """``--pf-alpha`` in [0, 1]; ``--sr`` (when the command has it) in 8000..192000 Hz."""
+    if not 0.0 <= args.pf_alpha <= 1.0:
+        raise VawganError(f"--pf-alpha {args.pf_alpha}: must be in [0, 1]")
+    if getattr(args, "sr", None) is not None and not 8000 <= args.sr <= 192000:
+        raise VawganError(f"--sr {args.sr}: must be between 8000 and 192000 Hz")
+
+
+def load_converter(model: Path, args: argparse.Namespace):
+    """The Converter of bundle ``model`` with ``--target`` / ``--source`` / ``--postfilter``.
+
+    The target speaker (and the source's statistics) are resolved here, once.
+    """
+    from ..bundle import load_bundle
+    from ..convert import Converter
+
+    bundle = load_bundle(model)  # numpy only (format 2): a few tens of ms
+    return Converter(bundle, args.target, args.source, args.postfilter, args.pf_alpha)
