@@ -45,6 +45,7 @@ from .config import FeatureConfig, load_config
 from .errors import VawganError
 from .features import Features, analyze_file
 from .io import PathLike, atomic_write_text
+from .stats import set_gv_ms, stat_frames
 
 FORMAT = "vawgan-evaluate"
 VERSION = 1
@@ -55,27 +56,6 @@ TABLE_COLUMNS = (("n_utts", "utts", "{:d}"), ("mcd", "MCD [dB]", "{:.2f}"),
                  ("f0_rmse", "F0 RMSE [Hz]", "{:.1f}"), ("logf0_corr", "log-F0 corr", "{:.3f}"),
                  ("vuv_error", "V/UV err [%]", "{:.1f}"), ("gv_distance", "GV dist", "{:.3f}"),
                  ("ms_distance", "MS dist [dB]", "{:.2f}"))
-
-
-def stat_frames(feats: Features, silence_db: float) -> np.ndarray:
-    """c1..cM of the non-silent frames, shape (T', M): what GV and MS are computed on."""
-    return feats.body[feats.nonsilent(silence_db)]
-
-
-def set_ms(bodies: List[np.ndarray], n_fft: int) -> np.ndarray:
-    """MS of a set of utterances as in :mod:`vawgan.stats`: mean of per-utterance dB spectra.
-
-    Parameters
-    ----------
-    bodies : list of ndarray, each (T_i, M)
-
-    Returns
-    -------
-    ndarray, shape (n_fft // 2 + 1, M), dB
-    """
-    from .metrics import modulation_spectrum
-
-    return np.mean([modulation_spectrum(b, n_fft) for b in bodies], axis=0)
 
 
 def utterance_map(spec: PathLike, what: str) -> Dict[str, Path]:
@@ -197,8 +177,8 @@ def evaluate(ref: Mapping[str, Path], systems: Mapping[str, Mapping[str, Path]],
         if not utts:
             raise VawganError(f"evaluate: system {name} has no utterance that matches a readable "
                               f"reference (names compared without extension)")
-        nat = [stat_frames(feats[ref[u]], silence_db) for u in utts]
-        nat_gv, nat_ms = metrics.global_variance(nat), set_ms(nat, ms_fft)
+        nat_gv, nat_ms = set_gv_ms([stat_frames(feats[ref[u]], silence_db) for u in utts],
+                                   ms_fft)
         plan[name] = (utts, missing, nat_gv, nat_ms)
         jobs_list += [(name, u, feats[files[u]], feats[ref[u]], nat_gv, nat_ms) for u in utts]
 
@@ -212,14 +192,12 @@ def evaluate(ref: Mapping[str, Path], systems: Mapping[str, Mapping[str, Path]],
 
     for name, files in systems.items():
         utts, missing, nat_gv, nat_ms = plan[name]
-        bodies = [stat_frames(feats[files[u]], silence_db) for u in utts]
-        gv = metrics.global_variance(bodies)
+        gv, ms = set_gv_ms([stat_frames(feats[files[u]], silence_db) for u in utts], ms_fft)
         summary: Dict[str, Any] = {"n_utts": len(utts)}
         for k in UTT_KEYS[:4]:
             summary[k] = _nanmean([per[name][u].get(k) for u in utts])
         summary["gv_distance"] = metrics.gv_distance(gv, nat_gv)
-        summary["ms_distance"] = metrics.ms_distance(set_ms(bodies, ms_fft), nat_ms,
-                                                     n_fft=ms_fft, precomputed=True)
+        summary["ms_distance"] = metrics.ms_distance(ms, nat_ms, n_fft=ms_fft, precomputed=True)
         unread = sorted(u for u in files if u in ref and u not in utts)
         result["systems"][name] = {
             "summary": summary, "utterances": {u: per[name][u] for u in utts},

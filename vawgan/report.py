@@ -32,10 +32,10 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 import numpy as np
 
 from .errors import VawganError
-from .evaluate import (add_input_arguments, analyze_files, evaluate, load_inputs,
-                       markdown_table, set_ms, stat_frames)
+from .evaluate import add_input_arguments, analyze_files, evaluate, load_inputs, markdown_table
 from .features import Features
 from .io import atomic_write_text, atomic_write_with
+from .stats import set_gv_ms, stat_frames
 
 FIGURES = ("gv.png", "ms.png", "scatter.png", "trajectory.png")
 #: at most this many frames per cloud in the scatter plot (random subset, fixed seed)
@@ -239,14 +239,11 @@ def make_report(outdir: Path, result: Mapping[str, Any], feats: Mapping[Path, An
     def bodies(files, utts):
         return [b for b in (stat_frames(feats[files[u]], silence_db) for u in utts) if len(b) >= 2]
 
-    from .metrics import global_variance
-
     nat_b = bodies(ref, nat_utts)
     sys_b = {n: bodies(files, sorted(files)) for n, files in plotted.items()}
-    gvs = {"natural": global_variance(nat_b)}
-    gvs.update({n: global_variance(b) for n, b in sys_b.items()})
-    spectra = {"natural": set_ms(nat_b, ms_fft)}
-    spectra.update({n: set_ms(b, ms_fft) for n, b in sys_b.items()})
+    gvs, spectra = {}, {}
+    for n, b in {"natural": nat_b, **sys_b}.items():
+        gvs[n], spectra[n] = set_gv_ms(b, ms_fft)
     outdir.mkdir(parents=True, exist_ok=True)
     out = {name: outdir / name for name in FIGURES}
     plot_gv(out["gv.png"], gvs)

@@ -39,9 +39,9 @@ def main(argv=None) -> int:
     from vawgan import metrics
     from vawgan.bundle import load_bundle
     from vawgan.convert import convert_features, speaker_source_stats
-    from vawgan.evaluate import set_ms, stat_frames
     from vawgan.features import load_features
     from vawgan.io import atomic_write_text
+    from vawgan.stats import set_gv_ms, stat_frames
 
     dev = {}
     for line in (args.data / "dev.list").read_text().split():
@@ -71,12 +71,10 @@ def main(argv=None) -> int:
                 cmp = [metrics.compare_utterances(c, r, silence_db) for c, r in zip(conv, refs)]
                 acc["mcd"].append(np.mean([c["mcd"] for c in cmp]))
                 acc["f0_rmse"].append(np.nanmean([c["f0_rmse"] for c in cmp]))
-                cb = [stat_frames(c, silence_db) for c in conv]
-                rb = [stat_frames(r, silence_db) for r in refs]
-                acc["gvd"].append(metrics.gv_distance(metrics.global_variance(cb),
-                                                      metrics.global_variance(rb)))
-                acc["msd"].append(metrics.ms_distance(set_ms(cb, ms_fft), set_ms(rb, ms_fft),
-                                                      n_fft=ms_fft, precomputed=True))
+                gv_c, ms_c = set_gv_ms([stat_frames(c, silence_db) for c in conv], ms_fft)
+                gv_r, ms_r = set_gv_ms([stat_frames(r, silence_db) for r in refs], ms_fft)
+                acc["gvd"].append(metrics.gv_distance(gv_c, gv_r))
+                acc["msd"].append(metrics.ms_distance(ms_c, ms_r, n_fft=ms_fft, precomputed=True))
             row = {k: float(np.mean(v)) for k, v in acc.items()}
             row["system"] = name if pf == "none" else f"{name}+{pf}"
             rows.append(row)
