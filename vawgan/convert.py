@@ -25,10 +25,12 @@ target speakers), else the first speaker of the bundle.
 
 Over-smoothing figures printed at the end (GV and MS distance of c1..c39 to the
 target speaker's natural statistics stored in the bundle; with ``--reference``, MCD,
-F0 RMSE, log-F0 correlation and V/UV error) are computed by :func:`utterance_metrics`,
-by default on the **converted features before synthesis** (``--metrics-on features``,
-free). ``--metrics-on output`` re-analyzes the written file with ``analyze_file``: the
-code path of ``vawgan evaluate``, which then reports the same numbers for that file.
+F0 RMSE, log-F0 correlation and V/UV error, a fraction) are computed by
+:func:`vawgan.uttmetrics.utterance_metrics`, the function behind every per-utterance
+figure, by default on the **converted features before synthesis** (``--metrics-on
+features``, free). ``--metrics-on output`` re-analyzes the written file with
+``analyze_file``: the code path of ``vawgan evaluate``, which then reports the same
+numbers, in the same units, for that file.
 
 Examples
 --------
@@ -67,6 +69,7 @@ from .config import FeatureConfig
 from .errors import AudioError, BundleError, VawganError
 from .features import Features, analyze_file
 from .io import PathLike
+from .uttmetrics import utterance_metrics
 
 SINGLE_DESCRIPTION = ("convert one utterance to a target speaker's voice with a VAW-GAN "
                       "bundle and report its over-smoothing (GV / MS distance)")
@@ -270,50 +273,6 @@ def convert_features(bundle, feats: Features, target: Optional[str] = None,
     return feats.replace(mcep=mcep, f0=_convert_lf0(feats.f0, src, tgt, target))
 
 
-def utterance_metrics(feats: Features, target_stats=None, ms_fft: int = 256,
-                      silence_db: float = -20.0, ref: Optional[Features] = None,
-                      ref_gv: Optional[np.ndarray] = None,
-                      ref_ms: Optional[np.ndarray] = None) -> Dict[str, float]:
-    """Over-smoothing and (with ``ref``) distortion figures of one utterance.
-
-    Shared by ``vawgan-convert`` and ``vawgan evaluate``.
-
-    Parameters
-    ----------
-    feats : Features
-        The converted utterance (features, or a re-analysis of the output).
-    target_stats : SpeakerStats, optional
-        Natural target statistics (``gv`` (M,), ``ms`` (F, M)); overridden by
-        ``ref_gv`` / ``ref_ms`` when those are given.
-    ms_fft : int
-    silence_db : float
-    ref : Features, optional
-        A natural recording of the same sentence: adds ``metrics.compare_utterances``.
-
-    Returns
-    -------
-    dict
-        ``gv_distance``, ``ms_distance`` (when natural statistics are known) and the
-        keys of ``compare_utterances`` (``mcd``, ``f0_rmse``, ... ) with ``ref``.
-    """
-    from . import metrics
-
-    out: Dict[str, float] = {}
-    body = feats.body[feats.nonsilent(silence_db)]
-    gv_nat = ref_gv if ref_gv is not None else stat(target_stats, "gv")
-    ms_nat = ref_ms if ref_ms is not None else stat(target_stats, "ms")
-    if gv_nat is not None and len(body) >= 2:
-        out["gv_distance"] = metrics.gv_distance(metrics.global_variance(body),
-                                                 np.asarray(gv_nat, dtype=np.float64))
-    if ms_nat is not None and len(body) >= 2:
-        out["ms_distance"] = metrics.ms_distance(body, np.asarray(ms_nat, dtype=np.float64),
-                                                 n_fft=ms_fft, precomputed="target")
-    if ref is not None:
-        cmp = metrics.compare_utterances(feats, ref, silence_db)
-        out.update({k: float(v) for k, v in cmp.items() if np.isscalar(v)})
-    return out
-
-
 def _write(conv: Features, out_path: Path, fs_out: int) -> float:
     from .features import synthesize
 
@@ -354,7 +313,7 @@ def convert_file(bundle, in_path: PathLike, out_path: PathLike, target: Optional
     dict
         ``input``, ``output``, ``source``, ``target``, ``postfilter``, ``fs``,
         ``duration_s``, ``n_frames``, ``metrics_on``, ``metrics`` (see
-        :func:`utterance_metrics`).
+        :func:`vawgan.uttmetrics.utterance_metrics` for the keys and units).
     """
     in_path, out_path = Path(in_path), Path(out_path)
     check_output_path(in_path, out_path)
@@ -372,8 +331,10 @@ def convert_file(bundle, in_path: PathLike, out_path: PathLike, target: Optional
     if metrics_on != "none":
         judged = analyze_file(out_path, cfg)[0] if metrics_on == "output" else conv
         ref = analyze_file(reference, cfg)[0] if reference is not None else None
-        metrics = utterance_metrics(judged, bundle.stats[target], bundle.config.stats.ms_fft,
-                                    cfg.silence_db, ref=ref)
+        tgt = bundle.stats[target]
+        metrics = utterance_metrics(judged, silence_db=cfg.silence_db,
+                                    ms_fft=bundle.config.stats.ms_fft, target_gv=stat(tgt, "gv"),
+                                    target_ms=stat(tgt, "ms"), ref=ref)
     return {"input": str(in_path), "output": str(out_path), "kind": bundle.kind,
             "source": source or "input", "target": target, "postfilter": postfilter,
             "pf_alpha": pf_alpha, "fs": fs_out, "duration_s": round(duration, 4),

@@ -5,14 +5,20 @@ list file per system (``--system NAME=DIR``, repeated), matched by utterance nam
 file name without extension). Every file, natural or converted, goes through the same
 code path: :func:`vawgan.features.analyze_file`, then
 
-* per utterance, :func:`vawgan.metrics.compare_utterances` against the reference of the
-  same sentence (one DTW on the non-silent frames: MCD on c1..c24, F0 RMSE, log-F0
-  correlation, V/UV error) and the GV and MS distances of the utterance to the natural
-  set;
+* per utterance, :func:`vawgan.uttmetrics.utterance_metrics` (the function behind every
+  per-utterance figure of vawgan) against the reference of the same sentence (one DTW
+  on the non-silent frames: MCD on c1..c24, F0 RMSE, log-F0 correlation, V/UV error)
+  and the GV and MS distances of the utterance to the natural set;
 * per system, the mean of those, and the GV distance and MS distance of the **set** of
   the system's utterances (c1..c39 of non-silent frames, every utterance weighing the
-  same; GV and MS as in :mod:`vawgan.stats`) to the set of natural references of the
-  same sentences.
+  same; :func:`vawgan.stats.set_gv_ms`, as in the speaker statistics) to the set of
+  natural references of the same sentences.
+
+Units, in the result and ``--out-json``, are those of :mod:`vawgan.uttmetrics`: ``mcd``
+and ``ms_distance`` in dB, ``f0_rmse`` in Hz, ``gv_distance`` in log10 units and
+``vuv_error`` a **fraction** (format version 2; version 1 files stored it in percent,
+:func:`upgrade_result` reads them). The Markdown table shows V/UV error in percent
+(column ``V/UV err [%]``, :data:`DISPLAY_SCALE`).
 
 Pass the references themselves as a system (``--system natural=REFDIR``) for a sanity
 row (all distances 0), and the vocoder resynthesis (``vawgan analysis-synthesis``) as
@@ -33,6 +39,7 @@ Examples
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import json
 import math
@@ -48,7 +55,8 @@ from .io import PathLike, atomic_write_text
 from .stats import set_gv_ms, stat_frames
 
 FORMAT = "vawgan-evaluate"
-VERSION = 1
+#: 2: ``vuv_error`` is a fraction (1: percent)
+VERSION = 2
 #: per-utterance metric keys averaged into the system summary
 UTT_KEYS = ("mcd", "f0_rmse", "logf0_corr", "vuv_error", "gv_distance", "ms_distance")
 #: (key, Markdown column header, format)
@@ -56,6 +64,8 @@ TABLE_COLUMNS = (("n_utts", "utts", "{:d}"), ("mcd", "MCD [dB]", "{:.2f}"),
                  ("f0_rmse", "F0 RMSE [Hz]", "{:.1f}"), ("logf0_corr", "log-F0 corr", "{:.3f}"),
                  ("vuv_error", "V/UV err [%]", "{:.1f}"), ("gv_distance", "GV dist", "{:.3f}"),
                  ("ms_distance", "MS dist [dB]", "{:.2f}"))
+#: factor from a metric's unit in data to its unit in tables (V/UV error: fraction -> %)
+DISPLAY_SCALE = {"vuv_error": 100.0}
 
 
 def utterance_map(spec: PathLike, what: str) -> Dict[str, Path]:
@@ -100,20 +110,6 @@ def analyze_files(paths: List[Path], cfg: FeatureConfig, jobs: int = 1,
     return dict(zip(uniq, tqdm(gen, total=len(uniq), desc=desc, unit="file", disable=None)))
 
 
-def _compare(conv: Features, ref: Features, silence_db: float, mcd_dims: int, ms_fft: int,
-             nat_gv: np.ndarray, nat_ms: np.ndarray) -> Dict[str, float]:
-    from . import metrics
-
-    out = {k: float(v) for k, v in
-           metrics.compare_utterances(conv, ref, silence_db, mcd_dims).items()}
-    out["vuv_error"] *= 100.0  # percent
-    body = stat_frames(conv, silence_db)
-    if len(body) >= 2:
-        out["gv_distance"] = metrics.gv_distance(metrics.global_variance(body), nat_gv)
-        out["ms_distance"] = metrics.ms_distance(body, nat_ms, n_fft=ms_fft, precomputed="target")
-    return out
-
-
 def _nanmean(values: List[float]) -> Optional[float]:
     v = np.array([x for x in values if x is not None and math.isfinite(x)], dtype=np.float64)
     return float(v.mean()) if v.size else None
@@ -144,7 +140,8 @@ def evaluate(ref: Mapping[str, Path], systems: Mapping[str, Mapping[str, Path]],
     result : dict
         JSON-ready: ``systems[name]["summary"]`` (means of the per-utterance metrics,
         ``gv_distance`` / ``ms_distance`` of the set, ``n_utts``),
-        ``systems[name]["utterances"][utt]`` (per-utterance metrics),
+        ``systems[name]["utterances"][utt]`` (per-utterance metrics, the dict of
+        :func:`vawgan.uttmetrics.utterance_metrics`; ``vuv_error`` a fraction),
         ``systems[name]["gv"]`` (M,) set GV, ``natural_gv``, ``failures``.
     features : dict
         ``{path: Features or VawganError}`` of every file (for plots).
@@ -152,7 +149,8 @@ def evaluate(ref: Mapping[str, Path], systems: Mapping[str, Mapping[str, Path]],
     from joblib import Parallel, delayed
     from tqdm import tqdm
 
-    from . import metrics
+    from .metrics import gv_distance, ms_distance
+    from .uttmetrics import utterance_metrics
 
     cfg = cfg or FeatureConfig()
     if not systems:
@@ -183,7 +181,8 @@ def evaluate(ref: Mapping[str, Path], systems: Mapping[str, Mapping[str, Path]],
         jobs_list += [(name, u, feats[files[u]], feats[ref[u]], nat_gv, nat_ms) for u in utts]
 
     par = Parallel(n_jobs=jobs, backend="threading", return_as="generator")
-    gen = par(delayed(_compare)(c, r, silence_db, mcd_dims, ms_fft, g, m)
+    gen = par(delayed(utterance_metrics)(c, silence_db=silence_db, ms_fft=ms_fft, target_gv=g,
+                                         target_ms=m, ref=r, mcd_dims=mcd_dims)
               for _, _, c, r, g, m in jobs_list)
     per: Dict[str, Dict[str, Dict[str, float]]] = {name: {} for name in systems}
     for (name, u, *_), out in zip(jobs_list, tqdm(gen, total=len(jobs_list), desc="compare",
@@ -196,8 +195,8 @@ def evaluate(ref: Mapping[str, Path], systems: Mapping[str, Mapping[str, Path]],
         summary: Dict[str, Any] = {"n_utts": len(utts)}
         for k in UTT_KEYS[:4]:
             summary[k] = _nanmean([per[name][u].get(k) for u in utts])
-        summary["gv_distance"] = metrics.gv_distance(gv, nat_gv)
-        summary["ms_distance"] = metrics.ms_distance(ms, nat_ms, n_fft=ms_fft, precomputed=True)
+        summary["gv_distance"] = gv_distance(gv, nat_gv)
+        summary["ms_distance"] = ms_distance(ms, nat_ms, n_fft=ms_fft, precomputed=True)
         unread = sorted(u for u in files if u in ref and u not in utts)
         result["systems"][name] = {
             "summary": summary, "utterances": {u: per[name][u] for u in utts},
@@ -207,10 +206,47 @@ def evaluate(ref: Mapping[str, Path], systems: Mapping[str, Mapping[str, Path]],
     return result, feats
 
 
-def _fmt(value, fmt: str) -> str:
+def format_metric(key: str, value, fmt: str) -> str:
+    """One table cell: ``value`` in its display unit (:data:`DISPLAY_SCALE`), or "n/a".
+
+    Parameters
+    ----------
+    key : str
+        Metric key (``vuv_error`` is a fraction in data, shown in percent).
+    value : float, int or None
+        In the unit of the data (:mod:`vawgan.uttmetrics`); None or NaN gives "n/a".
+    fmt : str
+        ``str.format`` pattern, e.g. ``"{:.2f}"``.
+    """
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "n/a"
-    return fmt.format(value)
+    return fmt.format(value * DISPLAY_SCALE[key] if key in DISPLAY_SCALE else value)
+
+
+def upgrade_result(result: Mapping[str, Any]) -> Dict[str, Any]:
+    """An :func:`evaluate` result of any format version, in the current one (a copy).
+
+    Version 1 stored ``vuv_error`` in percent; version 2 stores a fraction.
+
+    Raises
+    ------
+    VawganError
+        Not an evaluate result, or a version this vawgan does not know.
+    """
+    if not isinstance(result, Mapping) or result.get("format") != FORMAT:
+        raise VawganError("not a 'vawgan evaluate' result")
+    version = result.get("version")
+    if version not in (1, VERSION):
+        raise VawganError(f"'vawgan evaluate' result of format version {version!r}; this vawgan "
+                          f"reads versions 1 and {VERSION}")
+    out = copy.deepcopy(dict(result))
+    if version == 1:
+        for s in out.get("systems", {}).values():
+            for d in [s.get("summary", {}), *s.get("utterances", {}).values()]:
+                if isinstance(d.get("vuv_error"), (int, float)):
+                    d["vuv_error"] /= 100.0
+        out["version"] = VERSION
+    return out
 
 
 def markdown_table(result: Mapping[str, Any]) -> str:
@@ -220,8 +256,8 @@ def markdown_table(result: Mapping[str, Any]) -> str:
     rows = [head, sep]
     for name, s in result["systems"].items():
         summ = s["summary"]
-        rows.append(f"| {name} | " + " | ".join(_fmt(summ.get(k), f) for k, _, f in TABLE_COLUMNS)
-                    + " |")
+        rows.append(f"| {name} | " + " | ".join(format_metric(k, summ.get(k), f)
+                                                for k, _, f in TABLE_COLUMNS) + " |")
     note = (f"\nMCD on c1..c{result['mcd_dims']} after DTW, F0 metrics on frames voiced in both; "
             f"GV / MS distances of the set of utterances (c1..c39, non-silent frames) to the "
             f"natural references of the same sentences (MS FFT {result['ms_fft']} frames).\n")

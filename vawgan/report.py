@@ -17,8 +17,10 @@ with :func:`vawgan.features.analyze_file`), writes into ``--outdir``:
   metric table and the figures.
 
 GV and MS of a set follow :mod:`vawgan.stats` (non-silent frames, mean over
-utterances). ``--eval-json`` reuses the table of an earlier ``vawgan evaluate`` run
-instead of recomputing the DTW-based metrics (the wavs are still analyzed for the plots).
+utterances; :func:`vawgan.stats.set_gv_ms`). ``--eval-json`` reuses the table of an
+earlier ``vawgan evaluate`` run instead of recomputing the DTW-based metrics (the wavs
+are still analyzed for the plots); a version-1 file, whose V/UV error is in percent, is
+read through :func:`vawgan.evaluate.upgrade_result`.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 import numpy as np
 
 from .errors import VawganError
-from .evaluate import add_input_arguments, analyze_files, evaluate, load_inputs, markdown_table
+from .evaluate import (add_input_arguments, analyze_files, evaluate, load_inputs,
+                       markdown_table, upgrade_result)
 from .features import Features
 from .io import atomic_write_text, atomic_write_with
 from .stats import set_gv_ms, stat_frames
@@ -178,12 +181,13 @@ def _page_md(result: Mapping[str, Any], notes: List[str]) -> str:
 
 
 def _page_html(result: Mapping[str, Any], md_table: str, notes: List[str]) -> str:
-    from .evaluate import TABLE_COLUMNS, _fmt
+    from .evaluate import TABLE_COLUMNS, format_metric
 
     head = "".join(f"<th>{html.escape(h)}</th>" for _, h, _ in TABLE_COLUMNS)
     rows = []
     for name, s in result["systems"].items():
-        cells = "".join(f"<td>{_fmt(s['summary'].get(k), f)}</td>" for k, _, f in TABLE_COLUMNS)
+        cells = "".join(f"<td>{format_metric(k, s['summary'].get(k), f)}</td>"
+                        for k, _, f in TABLE_COLUMNS)
         rows.append(f"<tr><th>{html.escape(name)}</th>{cells}</tr>")
     imgs = "".join(f'<figure><img src="{f}" alt="{f}"><figcaption>{f}</figcaption></figure>'
                    for f in FIGURES)
@@ -296,8 +300,10 @@ def _load_eval_json(path: Path, systems) -> Dict[str, Any]:
         raise VawganError(f"{path}: no such evaluate JSON file") from None
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise VawganError(f"{path}: not a JSON file") from None
-    if not isinstance(result, dict) or result.get("format") != "vawgan-evaluate":
-        raise VawganError(f"{path}: not a 'vawgan evaluate' result")
+    try:
+        result = upgrade_result(result)  # version 1 stored V/UV error in percent
+    except VawganError as e:
+        raise VawganError(f"{path}: {e}") from None
     missing = [n for n in systems if n not in result.get("systems", {})]
     if missing:
         raise VawganError(f"{path}: has no results for system {missing[0]}")

@@ -4,10 +4,11 @@
 Converts the dev sentences of each pair with every bundle given (posterior mean,
 source statistics of the training speaker, optional postfilter), straight from the
 feature dump, and compares them with the target's natural features of the same
-sentences: MCD (c1..c24, DTW, non-silent), F0 RMSE, GV distance and MS distance of the
-converted set against the natural set. This is what we use to choose defaults (KL
-weight, decoder variance, sizes, critic); the recipe's stage 5 reports the same
-metrics on resynthesized, re-analyzed speech.
+sentences: MCD (c1..c24, DTW, non-silent) and F0 RMSE per utterance
+(``vawgan.uttmetrics.utterance_metrics``), GV distance and MS distance of the converted
+set against the natural set (``vawgan.stats.set_gv_ms``). This is what we use to choose
+defaults (KL weight, decoder variance, sizes, critic); the recipe's stage 5 reports the
+same metrics on resynthesized, re-analyzed speech.
 
     python local/compare_bundles.py --dump dump/feats --data data/default \\
         --bundle vae=exp/default/vae.pt --bundle vawgan=exp/default/vawgan.pt \\
@@ -42,6 +43,7 @@ def main(argv=None) -> int:
     from vawgan.features import load_features
     from vawgan.io import atomic_write_text
     from vawgan.stats import set_gv_ms, stat_frames
+    from vawgan.uttmetrics import utterance_metrics
 
     dev = {}
     for line in (args.data / "dev.list").read_text().split():
@@ -68,7 +70,8 @@ def main(argv=None) -> int:
                 sst = speaker_source_stats(bundle, src)
                 conv = [convert_features(bundle, get(src, u), tgt, sst, pf) for u in utts]
                 refs = [get(tgt, u) for u in utts]
-                cmp = [metrics.compare_utterances(c, r, silence_db) for c, r in zip(conv, refs)]
+                cmp = [utterance_metrics(c, silence_db=silence_db, ref=r)
+                       for c, r in zip(conv, refs)]
                 acc["mcd"].append(np.mean([c["mcd"] for c in cmp]))
                 acc["f0_rmse"].append(np.nanmean([c["f0_rmse"] for c in cmp]))
                 gv_c, ms_c = set_gv_ms([stat_frames(c, silence_db) for c in conv], ms_fft)
