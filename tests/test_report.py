@@ -77,6 +77,44 @@ def test_report_reuses_evaluate_json(corpus, tmp_path, capsys):
     capsys.readouterr()
 
 
+def test_report_reads_version_1_evaluate_json(corpus, tmp_path, capsys):
+    """Version 1 of the evaluate JSON stored V/UV error in percent: the report's table
+    shows the same percentage from a version-1 and a version-2 file; metrics.json is
+    written in version 2 (a fraction)."""
+    from vawgan.evaluate import markdown_table, upgrade_result
+
+    ev = tmp_path / "ev.json"
+    assert main(["evaluate", "--ref", str(corpus / "ref"), "--system", f"smooth={corpus / 'smooth'}",
+                 "--out-json", str(ev)]) == 0
+    doc = json.loads(ev.read_text())
+    assert doc["version"] == 2
+    old = json.loads(ev.read_text())
+    old["version"] = 1
+    for d in [old["systems"]["smooth"]["summary"], *old["systems"]["smooth"]["utterances"].values()]:
+        d["vuv_error"] *= 100.0
+    ev.write_text(json.dumps(old))
+    up = upgrade_result(old)
+    assert old["version"] == 1 and up["version"] == 2  # a copy
+    for a, b in ((up["systems"]["smooth"]["summary"], doc["systems"]["smooth"]["summary"]),
+                 (up["systems"]["smooth"]["utterances"]["u1"],
+                  doc["systems"]["smooth"]["utterances"]["u1"])):
+        assert a["vuv_error"] == pytest.approx(b["vuv_error"], rel=1e-12)
+    out = tmp_path / "rep"
+    assert main(["report", "--ref", str(corpus / "ref"), "--system", f"smooth={corpus / 'smooth'}",
+                 "--outdir", str(out), "--eval-json", str(ev)]) == 0
+    assert markdown_table(doc) in (out / "index.md").read_text()
+    written = json.loads((out / "metrics.json").read_text())
+    assert written["version"] == 2
+    assert written["systems"]["smooth"]["summary"]["vuv_error"] == pytest.approx(
+        doc["systems"]["smooth"]["summary"]["vuv_error"], rel=1e-12)
+    old["version"] = 7
+    ev.write_text(json.dumps(old))
+    capsys.readouterr()
+    assert main(["report", "--ref", str(corpus / "ref"), "--system", f"smooth={corpus / 'smooth'}",
+                 "--outdir", str(out), "--eval-json", str(ev)]) == 1
+    assert "format version 7" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("extra, want", [
     (["--scatter-dims", "1"], "expected 2 dims"),
     (["--ms-dims", "0,50"], "dims must be in 1..39"),
