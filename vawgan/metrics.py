@@ -478,6 +478,13 @@ def _f0_pair(f0_conv, f0_ref, fn: str) -> Tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
+def _voiced_in_both(f0_conv, f0_ref, fn: str) -> Tuple[np.ndarray, np.ndarray]:
+    """The f0 values (Hz) of the frames voiced in both tracks, shapes (V,) and (V,)."""
+    a, b = _f0_pair(f0_conv, f0_ref, fn)
+    v = (a > 0) & (b > 0)
+    return a[v], b[v]
+
+
 def f0_rmse(f0_conv: np.ndarray, f0_ref: np.ndarray) -> float:
     """F0 root-mean-square error in Hz over frames voiced in both.
 
@@ -493,11 +500,10 @@ def f0_rmse(f0_conv: np.ndarray, f0_ref: np.ndarray) -> float:
     -------
     float, Hz; NaN when no frame is voiced in both.
     """
-    a, b = _f0_pair(f0_conv, f0_ref, "f0_rmse")
-    v = (a > 0) & (b > 0)
-    if not v.any():
+    a, b = _voiced_in_both(f0_conv, f0_ref, "f0_rmse")
+    if a.size == 0:
         return math.nan
-    return float(np.sqrt(np.mean((a[v] - b[v]) ** 2)))
+    return float(np.sqrt(np.mean((a - b) ** 2)))
 
 
 def logf0_correlation(f0_conv: np.ndarray, f0_ref: np.ndarray) -> float:
@@ -512,11 +518,10 @@ def logf0_correlation(f0_conv: np.ndarray, f0_ref: np.ndarray) -> float:
     -------
     float in [-1, 1]; NaN with fewer than 2 such frames or a constant track.
     """
-    a, b = _f0_pair(f0_conv, f0_ref, "logf0_correlation")
-    v = (a > 0) & (b > 0)
-    if v.sum() < 2:
+    a, b = _voiced_in_both(f0_conv, f0_ref, "logf0_correlation")
+    if a.size < 2:
         return math.nan
-    la, lb = np.log(a[v]), np.log(b[v])
+    la, lb = np.log(a), np.log(b)
     la -= la.mean()
     lb -= lb.mean()
     den = math.sqrt(float(np.sum(la ** 2) * np.sum(lb ** 2)))
