@@ -5,10 +5,12 @@ The file goes through the feature pipeline every other part of vawgan uses
 c0..c39 + coded aperiodicity), is resynthesized with :func:`vawgan.features.synthesize`
 and written; the written file is analyzed again and compared with the input:
 
-* GV distance and MS distance of c1..c39 over the non-silent frames
-  (:func:`vawgan.metrics.gv_distance`, :func:`vawgan.metrics.ms_distance`);
-* MCD on c1..c24 after DTW (:func:`vawgan.metrics.mel_cepstral_distortion`), plus the
-  F0 figures of :func:`vawgan.metrics.compare_utterances`.
+* GV distance and MS distance of c1..c39 over the non-silent frames to the input's own
+  GV and MS (:func:`vawgan.stats.set_gv_ms`);
+* MCD on c1..c24 after DTW, F0 RMSE and V/UV error (a fraction) against the input;
+
+all from :func:`vawgan.uttmetrics.utterance_metrics`, the function behind every
+per-utterance figure of vawgan.
 
 No conversion through these features can do better than these numbers.
 (``vawgan analysis-synthesis`` is the same thing as a command.)
@@ -44,10 +46,11 @@ def main(argv=None) -> int:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
 
-    from vawgan import metrics
     from vawgan.audio import resample, write_audio
     from vawgan.config import FeatureConfig
     from vawgan.features import analyze_file, synthesize
+    from vawgan.stats import set_gv_ms, stat_frames
+    from vawgan.uttmetrics import utterance_metrics
 
     in_path = args.input or default_input()
     cfg = FeatureConfig()  # 16 kHz working rate, 5 ms frames, Harvest, 40 mel-cepstra
@@ -59,18 +62,18 @@ def main(argv=None) -> int:
     write_audio(args.out, y, fs_orig)
     # 3. re-analysis of what was written, and the comparison
     resyn, _ = analyze_file(args.out, cfg)
-    body_in = feats.body[feats.nonsilent(cfg.silence_db)]      # (T, 39) c1..c39
-    body_out = resyn.body[resyn.nonsilent(cfg.silence_db)]
-    cmp = metrics.compare_utterances(resyn, feats, cfg.silence_db)  # one DTW: MCD + F0
+    gv_in, ms_in = set_gv_ms([stat_frames(feats, cfg.silence_db)])  # (39,), (129, 39) dB
+    m = utterance_metrics(resyn, silence_db=cfg.silence_db, ms_fft=256, target_gv=gv_in,
+                          target_ms=ms_in, ref=feats)  # one DTW: MCD + F0
     result = {
         "input": str(in_path),
         "output": str(args.out),
         "n_frames": feats.n_frames,
-        "gv_distance": metrics.gv_distance(body_out, body_in),
-        "ms_distance_db": metrics.ms_distance(body_out, body_in),
-        "mcd_db": cmp["mcd"],
-        "f0_rmse_hz": cmp["f0_rmse"],
-        "vuv_error": cmp["vuv_error"],
+        "gv_distance": m["gv_distance"],
+        "ms_distance_db": m["ms_distance"],
+        "mcd_db": m["mcd"],
+        "f0_rmse_hz": m["f0_rmse"],
+        "vuv_error": m["vuv_error"],
     }
     if args.json:
         print(json.dumps(result, indent=1))

@@ -125,12 +125,13 @@ def main(argv=None) -> int:
         parser.error("give both --source-dir and --target-dir, or neither")
 
     from vawgan.bundle import load_bundle
-    from vawgan.convert import convert_features, convert_file, utterance_metrics
+    from vawgan.convert import convert_features, convert_file
     from vawgan.data import load_training_data
     from vawgan.extract import extract_corpus
     from vawgan.features import analyze_file
     from vawgan.stats import dump_stats, save_stats
     from vawgan.train import Trainer, set_threads
+    from vawgan.uttmetrics import utterance_metrics
 
     t_start = time.perf_counter()
     cfg = tiny_config(args.smoke)
@@ -199,9 +200,11 @@ def main(argv=None) -> int:
         # The VAE baseline on the same input, without writing a file: features only.
         feats, _ = analyze_file(held_src, vae.config.feature)
         ref = analyze_file(held_ref, vae.config.feature)[0] if held_ref else None
+        tgt = vae.stats[tgt_spk]
         vae_metrics = utterance_metrics(convert_features(vae, feats, target=tgt_spk),
-                                        vae.stats[tgt_spk], vae.config.stats.ms_fft,
-                                        vae.config.feature.silence_db, ref=ref)
+                                        silence_db=vae.config.feature.silence_db,
+                                        ms_fft=vae.config.stats.ms_fft, target_gv=tgt.gv,
+                                        target_ms=tgt.ms, ref=ref)
         summary = {
             "source": src_spk, "target": tgt_spk, "train_utts_per_speaker": len(train_src),
             "train_frames": data.n_frames, "steps": trainer.step, "held_out": held,

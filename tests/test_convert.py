@@ -21,6 +21,7 @@ from vawgan.cli import convert_main, main  # noqa: E402
 from vawgan.config import Config  # noqa: E402
 from vawgan.errors import VawganError  # noqa: E402
 from vawgan.features import analyze_file, synthesize  # noqa: E402
+from vawgan.uttmetrics import utterance_metrics  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 FS = 16000
@@ -155,8 +156,9 @@ def test_postfilter_moves_toward_target(bundle, audio, kind):
     np.testing.assert_array_equal(post.f0, plain.f0)
     m = bundle.stats["TGT"]
     fs = bundle.config.stats.ms_fft
-    before = convert.utterance_metrics(plain, m, fs, bundle.config.feature.silence_db)
-    after = convert.utterance_metrics(post, m, fs, bundle.config.feature.silence_db)
+    kw = dict(silence_db=bundle.config.feature.silence_db, ms_fft=fs, target_gv=m.gv,
+              target_ms=m.ms)
+    before, after = utterance_metrics(plain, **kw), utterance_metrics(post, **kw)
     key = f"{kind}_distance"
     assert after[key] < 0.5 * before[key]
     if kind == "gv":
@@ -222,6 +224,88 @@ def test_metrics_on_output_equal_evaluate(bundle_path, bundle, audio, tmp_path, 
     theirs = res["systems"]["sys"]["utterances"]["tgt"]
     assert mine["gv_distance"] == pytest.approx(theirs["gv_distance"], rel=1e-9)
     assert mine["ms_distance"] == pytest.approx(theirs["ms_distance"], rel=1e-9)
+
+
+#: every per-utterance figure, with its unit (vawgan.uttmetrics)
+UTT_METRICS = ("gv_distance", "ms_distance", "mcd", "f0_rmse", "logf0_corr", "vuv_error",
+               "n_frames")
+
+
+def test_convert_and_evaluate_report_the_same_figures_in_the_same_units(
+        bundle_path, audio, tmp_path, capsys):
+    """``vawgan-convert --json --reference --metrics-on output`` and ``vawgan evaluate
+    --out-json`` on the same file: the same numbers, V/UV error a fraction in both JSON
+    documents; evaluate's table shows it in percent."""
+    out = tmp_path / "conv" / "tgt.wav"
+    rc, stdout, err = _cli(capsys, audio / "src.wav", out, "--model", bundle_path, "--json",
+                           "--reference", audio / "tgt.wav", "--metrics-on", "output")
+    assert rc == 0, err
+    mine = json.loads(stdout)["metrics"]
+    assert set(mine) == set(UTT_METRICS)
+    (tmp_path / "ref").mkdir()
+    (tmp_path / "ref" / "tgt.wav").write_bytes((audio / "tgt.wav").read_bytes())
+    assert main(["evaluate", "--ref", str(tmp_path / "ref"), "--system", f"sys={out.parent}",
+                 "--out-json", str(tmp_path / "r.json"), "--out-md", str(tmp_path / "r.md")]) == 0
+    capsys.readouterr()
+    res = json.loads((tmp_path / "r.json").read_text())
+    theirs = res["systems"]["sys"]["utterances"]["tgt"]
+    assert res["version"] == 2 and set(theirs) == set(UTT_METRICS)
+    for k in UTT_METRICS:
+        assert mine[k] == pytest.approx(theirs[k], rel=1e-12, abs=1e-12), k
+    assert 0.0 < mine["vuv_error"] < 1.0  # a fraction, not a percentage
+    summary = res["systems"]["sys"]["summary"]
+    assert summary["vuv_error"] == pytest.approx(mine["vuv_error"], rel=1e-12)
+    row = next(r for r in (tmp_path / "r.md").read_text().splitlines() if r.startswith("| sys "))
+    header = (tmp_path / "r.md").read_text().splitlines()[0].split("|")
+    assert row.split("|")[header.index(" V/UV err [%] ")].strip() == \
+        f"{100 * mine['vuv_error']:.1f}"
+
+
+def test_convert_file_metrics_are_utterance_metrics(bundle, audio, tmp_path):
+    """convert_file's figures are utterance_metrics of the converted features, with the
+    target's bundle statistics as natural statistics."""
+    feats, _ = analyze_file(audio / "src.wav", bundle.config.feature)
+    ref, _ = analyze_file(audio / "tgt.wav", bundle.config.feature)
+    info = convert.convert_file(bundle, audio / "src.wav", tmp_path / "o.wav", "TGT",
+                                postfilter="ms", reference=audio / "tgt.wav")
+    conv = convert.convert_features(bundle, feats, "TGT", postfilter="ms")
+    st = bundle.stats["TGT"]
+    want = utterance_metrics(conv, silence_db=bundle.config.feature.silence_db,
+                             ms_fft=bundle.config.stats.ms_fft, target_gv=st.gv,
+                             target_ms=st.ms, ref=ref)
+    assert info["metrics"] == want
+
+
+def test_compare_bundles_uses_the_same_figures(bundle_path, bundle, audio, tmp_path,
+                                               monkeypatch, capsys):
+    """The recipe's feature-level model selection prints the MCD and F0 RMSE of
+    utterance_metrics and the set GV distance of stats.set_gv_ms."""
+    from vawgan.features import save_features
+    from vawgan.metrics import gv_distance
+    from vawgan.stats import set_gv_ms, stat_frames
+
+    cfg = bundle.config.feature
+    feats = {spk: analyze_file(audio / f"{name}.wav", cfg)[0]
+             for spk, name in (("SRC", "src"), ("TGT", "tgt"))}
+    for spk, f in feats.items():
+        (tmp_path / "dump" / spk).mkdir(parents=True)
+        save_features(tmp_path / "dump" / spk / "u1.npz", f)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "dev.list").write_text("SRC/u1\nTGT/u1\n")
+    monkeypatch.syspath_prepend(str(REPO / "recipes" / "vcc" / "local"))
+    import compare_bundles
+
+    assert compare_bundles.main(["--dump", str(tmp_path / "dump"), "--data",
+                                 str(tmp_path / "data"), "--bundle", f"tiny={bundle_path}",
+                                 "--pairs", "SRC-TGT"]) == 0
+    printed = capsys.readouterr().out
+    conv = convert.convert_features(bundle, feats["SRC"], "TGT",
+                                    convert.speaker_source_stats(bundle, "SRC"))
+    m = utterance_metrics(conv, silence_db=cfg.silence_db, ref=feats["TGT"])
+    fft = bundle.config.stats.ms_fft
+    gvd = gv_distance(set_gv_ms([stat_frames(conv, cfg.silence_db)], fft)[0],
+                      set_gv_ms([stat_frames(feats["TGT"], cfg.silence_db)], fft)[0])
+    assert f"| tiny | {m['mcd']:.3f} | {m['f0_rmse']:.1f} | {gvd:.3f} |" in printed
 
 
 def test_missing_default_model(monkeypatch, audio, tmp_path, capsys):

@@ -70,6 +70,34 @@ def test_smoothing_is_detected_and_worse_than_vocoder(corpus):
     table = markdown_table(res)
     assert table.splitlines()[0].startswith("| system | utts | MCD [dB]")
     assert "| smooth | 2 |" in table
+    # V/UV error: a fraction in the data, a percentage in the table (and only there)
+    assert res["version"] == 2
+    for name in ("voc", "smooth"):
+        s = res["systems"][name]
+        assert all(0.0 <= u["vuv_error"] <= 1.0 for u in s["utterances"].values())
+        cells = next(r for r in table.splitlines() if r.startswith(f"| {name} |")).split("|")
+        col = table.splitlines()[0].split("|").index(" V/UV err [%] ")
+        assert cells[col].strip() == f"{100 * s['summary']['vuv_error']:.1f}"
+
+
+def test_recipe_tables_show_vuv_error_in_percent(monkeypatch):
+    """recipes/vcc/local/evaluate_pairs.py: fractions in results_<set>.json, percent in
+    the Markdown, formatted like vawgan evaluate's table."""
+    from vawgan.evaluate import format_metric
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "recipes" / "vcc"
+                                    / "local"))
+    import evaluate_pairs
+
+    summary = {"mcd": 6.5, "f0_rmse": 20.0, "logf0_corr": 0.7, "vuv_error": 0.125,
+               "gv_distance": 0.1, "ms_distance": None}
+    results = {"A-B": {"systems": {"sys": {"summary": summary}}}}
+    mean = evaluate_pairs.mean_over(results, ["A-B"], "sys")
+    assert mean["vuv_error"] == 0.125 and mean["n_pairs"] == 1
+    row = evaluate_pairs.table({"sys": mean}).splitlines()[2]
+    assert row == "| sys | 1 | 6.50 | 20.0 | 0.700 | 12.5 | 0.100 | n/a |"
+    assert format_metric("vuv_error", 0.125, "{:.1f}") == "12.5"
+    assert format_metric("mcd", float("nan"), "{:.2f}") == "n/a"
 
 
 def test_cli_json_md_list_files_and_bad_file(corpus, tmp_path, capsys):

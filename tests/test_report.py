@@ -77,6 +77,36 @@ def test_report_reuses_evaluate_json(corpus, tmp_path, capsys):
     capsys.readouterr()
 
 
+def test_report_eval_json_round_trip_and_other_versions_refused(corpus, tmp_path, capsys):
+    """The report's table from --eval-json is evaluate's own; metrics.json is written in
+    format version 2 (V/UV error a fraction); other versions (1 stored percent) are refused
+    with a one-line error."""
+    from vawgan.evaluate import markdown_table
+
+    ev = tmp_path / "ev.json"
+    assert main(["evaluate", "--ref", str(corpus / "ref"), "--system", f"smooth={corpus / 'smooth'}",
+                 "--out-json", str(ev)]) == 0
+    doc = json.loads(ev.read_text())
+    assert doc["version"] == 2
+    out = tmp_path / "rep"
+    assert main(["report", "--ref", str(corpus / "ref"), "--system", f"smooth={corpus / 'smooth'}",
+                 "--outdir", str(out), "--eval-json", str(ev)]) == 0
+    assert markdown_table(doc) in (out / "index.md").read_text()
+    written = json.loads((out / "metrics.json").read_text())
+    assert written["version"] == 2
+    assert written["systems"]["smooth"]["summary"]["vuv_error"] == pytest.approx(
+        doc["systems"]["smooth"]["summary"]["vuv_error"], rel=1e-12)
+    for version in (1, 7):
+        doc["version"] = version
+        ev.write_text(json.dumps(doc))
+        capsys.readouterr()
+        assert main(["report", "--ref", str(corpus / "ref"), "--system",
+                     f"smooth={corpus / 'smooth'}", "--outdir", str(out), "--eval-json",
+                     str(ev)]) == 1
+        err = capsys.readouterr().err
+        assert f"format version {version}" in err and err.count("\n") == 1
+
+
 @pytest.mark.parametrize("extra, want", [
     (["--scatter-dims", "1"], "expected 2 dims"),
     (["--ms-dims", "0,50"], "dims must be in 1..39"),

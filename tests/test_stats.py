@@ -13,7 +13,7 @@ from vawgan.errors import StatsError
 from vawgan.features import Features, save_features
 from vawgan.metrics import modulation_spectrum
 from vawgan.stats import (SpeakerStats, compute_speaker_stats, load_stats, load_stats_document,
-                          save_stats)
+                          save_stats, set_gv_ms, stat_frames)
 
 CFG = FeatureConfig()
 
@@ -49,6 +49,25 @@ def test_compute_speaker_stats_definitions():
     # MS: mean over utterances of each utterance's log-power MS
     assert st.ms.shape == (33, 39)
     np.testing.assert_allclose(st.ms, np.mean([modulation_spectrum(b, 64) for b in bodies], 0))
+
+
+def test_set_gv_ms_is_what_speaker_stats_store():
+    """One implementation of a set's GV and MS: the speaker statistics use it, and an
+    utterance with fewer than 2 frames is left out."""
+    feats = [fake_features(i, n=300 + 50 * i) for i in range(3)]
+    bodies = [stat_frames(f, -20.0) for f in feats]
+    np.testing.assert_array_equal(bodies[0], feats[0].mcep[50:-50, 1:])
+    gv, ms = set_gv_ms(bodies, 64)
+    st = compute_speaker_stats(feats, silence_db=-20.0, ms_fft=64)
+    np.testing.assert_array_equal(gv, st.gv)
+    np.testing.assert_array_equal(ms, st.ms)
+    gv1, ms1 = set_gv_ms(bodies + [bodies[0][:1]], 64)
+    np.testing.assert_array_equal(gv1, gv)
+    np.testing.assert_array_equal(ms1, ms)
+    with pytest.raises(ValueError, match="no utterance has 2 frames"):
+        set_gv_ms([bodies[0][:1]], 64)
+    with pytest.raises(ValueError, match="n_fft"):
+        set_gv_ms(bodies, 1)
 
 
 def test_compute_speaker_stats_checks():

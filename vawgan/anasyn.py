@@ -53,11 +53,15 @@ def analysis_synthesis(in_path: PathLike, out_path: PathLike,
         (input frames), ``n_nonsilent`` and the metrics of the resynthesis against the
         input: ``gv_distance`` (log10 units), ``ms_distance`` (dB), ``mcd`` (dB),
         ``f0_rmse`` (Hz), ``logf0_corr``, ``vuv_error`` (fraction), ``n_aligned``
-        (DTW path length). GV and MS are over c1..cM of the non-silent frames.
+        (DTW path length): :func:`vawgan.uttmetrics.utterance_metrics` of the
+        re-analysis, with the input as reference and the input's own GV and MS
+        (:func:`vawgan.stats.set_gv_ms`) as natural statistics. GV and MS are over
+        c1..cM of the non-silent frames.
     """
-    from . import metrics
     from .audio import resample, write_audio
     from .features import analyze_file, synthesize
+    from .stats import set_gv_ms, stat_frames
+    from .uttmetrics import utterance_metrics
 
     cfg = cfg or FeatureConfig()
     in_path, out_path = Path(in_path), Path(out_path)
@@ -73,9 +77,10 @@ def analysis_synthesis(in_path: PathLike, out_path: PathLike,
         raise AudioError(out_path, f"cannot write ({e.strerror or type(e).__name__})") from None
     resyn, _ = analyze_file(out_path, cfg)
 
-    cmp = metrics.compare_utterances(resyn, feats, cfg.silence_db, mcd_dims)
-    body_in = feats.body[feats.nonsilent(cfg.silence_db)]
-    body_out = resyn.body[resyn.nonsilent(cfg.silence_db)]
+    body_in = stat_frames(feats, cfg.silence_db)
+    gv_in, ms_in = set_gv_ms([body_in], ms_fft)  # the input's own statistics
+    m = utterance_metrics(resyn, silence_db=cfg.silence_db, ms_fft=ms_fft, target_gv=gv_in,
+                          target_ms=ms_in, ref=feats, mcd_dims=mcd_dims)
     return {
         "input": str(in_path),
         "output": str(out_path),
@@ -84,13 +89,13 @@ def analysis_synthesis(in_path: PathLike, out_path: PathLike,
         "duration_s": round(len(y) / fs_out, 4),
         "n_frames": feats.n_frames,
         "n_nonsilent": int(body_in.shape[0]),
-        "gv_distance": metrics.gv_distance(body_out, body_in),
-        "ms_distance": metrics.ms_distance(body_out, body_in, n_fft=ms_fft),
-        "mcd": cmp["mcd"],
-        "f0_rmse": cmp["f0_rmse"],
-        "logf0_corr": cmp["logf0_corr"],
-        "vuv_error": cmp["vuv_error"],
-        "n_aligned": cmp["n_frames"],
+        "gv_distance": m.get("gv_distance", math.nan),  # NaN: < 2 non-silent frames
+        "ms_distance": m.get("ms_distance", math.nan),
+        "mcd": m["mcd"],
+        "f0_rmse": m["f0_rmse"],
+        "logf0_corr": m["logf0_corr"],
+        "vuv_error": m["vuv_error"],
+        "n_aligned": m["n_frames"],
     }
 
 

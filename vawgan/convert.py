@@ -26,13 +26,14 @@ The default target is the bundle's ``train_info["default_target"]`` when the tra
 stored one, else the first speaker whose name starts with ``T`` (the VCC naming of
 target speakers), else the first speaker of the bundle.
 
-The over-smoothing figures of the result's ``metrics`` (which ``vawgan-convert``
-prints: GV and MS distance of c1..c39 to the target speaker's natural statistics
-stored in the bundle; with ``--reference``, MCD, F0 RMSE, log-F0 correlation and V/UV
-error) are computed by :func:`utterance_metrics`,
-by default on the **converted features before synthesis** (``--metrics-on features``,
-free). ``--metrics-on output`` re-analyzes the written file with ``analyze_file``: the
-code path of ``vawgan evaluate``, which then reports the same numbers for that file.
+Over-smoothing figures printed at the end (GV and MS distance of c1..c39 to the
+target speaker's natural statistics stored in the bundle; with ``--reference``, MCD,
+F0 RMSE, log-F0 correlation and V/UV error, a fraction) are computed by
+:func:`vawgan.uttmetrics.utterance_metrics`, the function behind every per-utterance
+figure, by default on the **converted features before synthesis** (``--metrics-on
+features``, free). ``--metrics-on output`` re-analyzes the written file with
+``analyze_file``: the code path of ``vawgan evaluate``, which then reports the same
+numbers, in the same units, for that file.
 
 Examples
 --------
@@ -72,6 +73,7 @@ from .errors import BundleError
 from .features import Features, analyze_file
 from .io import PathLike
 from .postfilter import POSTFILTERS, convert_f0, postfilter_body
+from .uttmetrics import utterance_metrics
 
 #: where the lead installs the default model (see vawgan/pretrained/README.md)
 DEFAULT_MODEL = Path(__file__).resolve().parent / "pretrained" / "vcc2016_vawgan.pt"
@@ -101,15 +103,6 @@ def resolve_model(model: Optional[PathLike]) -> Path:
     if not path.is_file():
         raise BundleError(f"{path}: no such model bundle")
     return path
-
-
-def stat(stats, key: str, default=None):
-    """A field of speaker statistics, whether a SpeakerStats or a plain dict (old bundles)."""
-    if stats is None:
-        return default
-    if isinstance(stats, dict):
-        return stats.get(key, default)
-    return getattr(stats, key, default)
 
 
 def default_target(bundle) -> str:
@@ -170,18 +163,15 @@ def speaker_source_stats(bundle, speaker: str) -> SourceStats:
     """:class:`SourceStats` of a training speaker of the bundle (BundleError if unknown)."""
     _check_speaker(bundle, speaker)
     st = bundle.stats[speaker]
-    return SourceStats(np.asarray(stat(st, "mcep_mean"), dtype=np.float64),
-                       np.asarray(stat(st, "mcep_std"), dtype=np.float64),
-                       float(stat(st, "lf0_mean", np.nan)), float(stat(st, "lf0_std", np.nan)),
+    return SourceStats(st.mcep_mean.copy(), st.mcep_std.copy(), st.lf0_mean, st.lf0_std,
                        origin=speaker)
 
 
-def _convert_lf0(f0: np.ndarray, src: SourceStats, tgt, target: str) -> np.ndarray:
+def _convert_lf0(f0: np.ndarray, src: SourceStats, tgt) -> np.ndarray:
+    """The log-Gaussian f0 transform of one utterance toward ``tgt`` (SpeakerStats)."""
     if not np.any(f0 > 0):
         return f0.copy()
-    tgt_mean, tgt_std = stat(tgt, "lf0_mean"), stat(tgt, "lf0_std")
-    if tgt_mean is None or tgt_std is None:
-        raise BundleError(f"the model has no log-f0 statistics for target {target}")
+    tgt_mean, tgt_std = tgt.lf0_mean, tgt.lf0_std
     # Too few voiced input frames for a std: keep the source's f0 spread (shift only).
     src_std = src.lf0_std if np.isfinite(src.lf0_std) and src.lf0_std > 1e-6 else tgt_std
     src_mean = src.lf0_mean if np.isfinite(src.lf0_mean) else float(np.mean(np.log(f0[f0 > 0])))
@@ -215,12 +205,7 @@ def apply_postfilter(body: np.ndarray, target_stats, kind: str, alpha: float = 1
     --------
     vawgan.postfilter.postfilter_body : the computation, on the statistic itself.
     """
-    natural = None
-    if kind in POSTFILTERS[1:] and 0.0 < alpha <= 1.0:  # else postfilter_body returns or raises
-        natural = stat(target_stats, kind)
-        if natural is None:
-            raise BundleError(f"the model's target statistics have no '{kind}': "
-                              f"cannot apply the {kind.upper()} postfilter")
+    natural = getattr(target_stats, kind) if kind in POSTFILTERS[1:] else None
     return postfilter_body(body, kind, natural, alpha, ms_fft, mask)
 
 
@@ -292,7 +277,7 @@ class Converter:
         body = apply_postfilter(body, tgt, self.postfilter, self.pf_alpha,
                                 bundle.config.stats.ms_fft, mask=feats.nonsilent(silence_db))
         mcep = np.column_stack([feats.c0, body])
-        return feats.replace(mcep=mcep, f0=_convert_lf0(feats.f0, src, tgt, self.target))
+        return feats.replace(mcep=mcep, f0=_convert_lf0(feats.f0, src, tgt))
 
     def convert_file(self, in_path: PathLike, out_path: PathLike, sr: Optional[int] = None,
                      reference: Optional[PathLike] = None, metrics_on: str = "features",
@@ -321,8 +306,10 @@ class Converter:
         if metrics_on != "none":
             judged = analyze_file(out_path, cfg)[0] if metrics_on == "output" else conv
             ref = analyze_file(reference, cfg)[0] if reference is not None else None
-            metrics = utterance_metrics(judged, bundle.stats[self.target],
-                                        bundle.config.stats.ms_fft, cfg.silence_db, ref=ref)
+            tgt = bundle.stats[self.target]
+            metrics = utterance_metrics(judged, silence_db=cfg.silence_db,
+                                        ms_fft=bundle.config.stats.ms_fft, target_gv=tgt.gv,
+                                        target_ms=tgt.ms, ref=ref)
         return {"input": str(in_path), "output": str(out_path), "kind": bundle.kind,
                 "source": self.source or "input", "target": self.target,
                 "postfilter": self.postfilter, "pf_alpha": self.pf_alpha, "fs": fs_out,
@@ -355,50 +342,6 @@ def convert_features(bundle, feats: Features, target: Optional[str] = None,
     """
     return Converter(bundle, target, None, postfilter, pf_alpha).convert_features(
         feats, source_stats)
-
-
-def utterance_metrics(feats: Features, target_stats=None, ms_fft: int = 256,
-                      silence_db: float = -20.0, ref: Optional[Features] = None,
-                      ref_gv: Optional[np.ndarray] = None,
-                      ref_ms: Optional[np.ndarray] = None) -> Dict[str, float]:
-    """Over-smoothing and (with ``ref``) distortion figures of one utterance.
-
-    Shared by ``vawgan-convert`` and ``vawgan evaluate``.
-
-    Parameters
-    ----------
-    feats : Features
-        The converted utterance (features, or a re-analysis of the output).
-    target_stats : SpeakerStats, optional
-        Natural target statistics (``gv`` (M,), ``ms`` (F, M)); overridden by
-        ``ref_gv`` / ``ref_ms`` when those are given.
-    ms_fft : int
-    silence_db : float
-    ref : Features, optional
-        A natural recording of the same sentence: adds ``metrics.compare_utterances``.
-
-    Returns
-    -------
-    dict
-        ``gv_distance``, ``ms_distance`` (when natural statistics are known) and the
-        keys of ``compare_utterances`` (``mcd``, ``f0_rmse``, ... ) with ``ref``.
-    """
-    from . import metrics
-
-    out: Dict[str, float] = {}
-    body = feats.body[feats.nonsilent(silence_db)]
-    gv_nat = ref_gv if ref_gv is not None else stat(target_stats, "gv")
-    ms_nat = ref_ms if ref_ms is not None else stat(target_stats, "ms")
-    if gv_nat is not None and len(body) >= 2:
-        out["gv_distance"] = metrics.gv_distance(metrics.global_variance(body),
-                                                 np.asarray(gv_nat, dtype=np.float64))
-    if ms_nat is not None and len(body) >= 2:
-        out["ms_distance"] = metrics.ms_distance(body, np.asarray(ms_nat, dtype=np.float64),
-                                                 n_fft=ms_fft, precomputed="target")
-    if ref is not None:
-        cmp = metrics.compare_utterances(feats, ref, silence_db)
-        out.update({k: float(v) for k, v in cmp.items() if np.isscalar(v)})
-    return out
 
 
 def _write(conv: Features, out_path: Path, fs_out: int) -> float:
@@ -445,7 +388,7 @@ def convert_file(bundle, in_path: PathLike, out_path: PathLike, target: Optional
     dict
         ``input``, ``output``, ``source``, ``target``, ``postfilter``, ``fs``,
         ``duration_s``, ``n_frames``, ``metrics_on``, ``metrics`` (see
-        :func:`utterance_metrics`).
+        :func:`vawgan.uttmetrics.utterance_metrics` for the keys and units).
     """
     in_path, out_path = Path(in_path), Path(out_path)
     check_output_path(in_path, out_path)  # before resolving anything, as vawgan-convert

@@ -5,14 +5,20 @@ list file per system (``--system NAME=DIR``, repeated), matched by utterance nam
 file name without extension). Every file, natural or converted, goes through the same
 code path: :func:`vawgan.features.analyze_file`, then
 
-* per utterance, :func:`vawgan.metrics.compare_utterances` against the reference of the
-  same sentence (one DTW on the non-silent frames: MCD on c1..c24, F0 RMSE, log-F0
-  correlation, V/UV error) and the GV and MS distances of the utterance to the natural
-  set;
+* per utterance, :func:`vawgan.uttmetrics.utterance_metrics` (the function behind every
+  per-utterance figure of vawgan) against the reference of the same sentence (one DTW
+  on the non-silent frames: MCD on c1..c24, F0 RMSE, log-F0 correlation, V/UV error)
+  and the GV and MS distances of the utterance to the natural set;
 * per system, the mean of those, and the GV distance and MS distance of the **set** of
   the system's utterances (c1..c39 of non-silent frames, every utterance weighing the
-  same; GV and MS as in :mod:`vawgan.stats`) to the set of natural references of the
-  same sentences.
+  same; :func:`vawgan.stats.set_gv_ms`, as in the speaker statistics) to the set of
+  natural references of the same sentences.
+
+Units, in the result and ``--out-json``, are those of :mod:`vawgan.uttmetrics`: ``mcd``
+and ``ms_distance`` in dB, ``f0_rmse`` in Hz, ``gv_distance`` in log10 units and
+``vuv_error`` a **fraction** (format version 2; version 1 files, which stored it in
+percent, are refused by :func:`check_result`). The Markdown table shows V/UV error in percent
+(column ``V/UV err [%]``, :data:`DISPLAY_SCALE`).
 
 Pass the references themselves as a system (``--system natural=REFDIR``) for a sanity
 row (all distances 0), and the vocoder resynthesis (``vawgan analysis-synthesis``) as
@@ -45,9 +51,11 @@ from .corpus import collect_audio
 from .errors import VawganError
 from .features import Features, analyze_file
 from .io import PathLike
+from .stats import set_gv_ms, stat_frames
 
 FORMAT = "vawgan-evaluate"
-VERSION = 1
+#: 2: ``vuv_error`` is a fraction (1: percent)
+VERSION = 2
 #: per-utterance metric keys averaged into the system summary
 UTT_KEYS = ("mcd", "f0_rmse", "logf0_corr", "vuv_error", "gv_distance", "ms_distance")
 #: (key, Markdown column header, format)
@@ -55,27 +63,8 @@ TABLE_COLUMNS = (("n_utts", "utts", "{:d}"), ("mcd", "MCD [dB]", "{:.2f}"),
                  ("f0_rmse", "F0 RMSE [Hz]", "{:.1f}"), ("logf0_corr", "log-F0 corr", "{:.3f}"),
                  ("vuv_error", "V/UV err [%]", "{:.1f}"), ("gv_distance", "GV dist", "{:.3f}"),
                  ("ms_distance", "MS dist [dB]", "{:.2f}"))
-
-
-def stat_frames(feats: Features, silence_db: float) -> np.ndarray:
-    """c1..cM of the non-silent frames, shape (T', M): what GV and MS are computed on."""
-    return feats.body[feats.nonsilent(silence_db)]
-
-
-def set_ms(bodies: List[np.ndarray], n_fft: int) -> np.ndarray:
-    """MS of a set of utterances as in :mod:`vawgan.stats`: mean of per-utterance dB spectra.
-
-    Parameters
-    ----------
-    bodies : list of ndarray, each (T_i, M)
-
-    Returns
-    -------
-    ndarray, shape (n_fft // 2 + 1, M), dB
-    """
-    from .metrics import modulation_spectrum
-
-    return np.mean([modulation_spectrum(b, n_fft) for b in bodies], axis=0)
+#: factor from a metric's unit in data to its unit in tables (V/UV error: fraction -> %)
+DISPLAY_SCALE = {"vuv_error": 100.0}
 
 
 def utterance_map(spec: PathLike, what: str) -> Dict[str, Path]:
@@ -110,20 +99,6 @@ def analyze_files(paths: List[Path], cfg: FeatureConfig, jobs: int = 1,
     return dict(zip(uniq, tqdm(gen, total=len(uniq), desc=desc, unit="file", disable=None)))
 
 
-def _compare(conv: Features, ref: Features, silence_db: float, mcd_dims: int, ms_fft: int,
-             nat_gv: np.ndarray, nat_ms: np.ndarray) -> Dict[str, float]:
-    from . import metrics
-
-    out = {k: float(v) for k, v in
-           metrics.compare_utterances(conv, ref, silence_db, mcd_dims).items()}
-    out["vuv_error"] *= 100.0  # percent
-    body = stat_frames(conv, silence_db)
-    if len(body) >= 2:
-        out["gv_distance"] = metrics.gv_distance(metrics.global_variance(body), nat_gv)
-        out["ms_distance"] = metrics.ms_distance(body, nat_ms, n_fft=ms_fft, precomputed="target")
-    return out
-
-
 def _nanmean(values: List[float]) -> Optional[float]:
     v = np.array([x for x in values if x is not None and math.isfinite(x)], dtype=np.float64)
     return float(v.mean()) if v.size else None
@@ -154,7 +129,8 @@ def evaluate(ref: Mapping[str, Path], systems: Mapping[str, Mapping[str, Path]],
     result : dict
         JSON-ready: ``systems[name]["summary"]`` (means of the per-utterance metrics,
         ``gv_distance`` / ``ms_distance`` of the set, ``n_utts``),
-        ``systems[name]["utterances"][utt]`` (per-utterance metrics),
+        ``systems[name]["utterances"][utt]`` (per-utterance metrics, the dict of
+        :func:`vawgan.uttmetrics.utterance_metrics`; ``vuv_error`` a fraction),
         ``systems[name]["gv"]`` (M,) set GV, ``natural_gv``, ``failures``.
     features : dict
         ``{path: Features or VawganError}`` of every file (for plots).
@@ -162,7 +138,8 @@ def evaluate(ref: Mapping[str, Path], systems: Mapping[str, Mapping[str, Path]],
     from joblib import Parallel, delayed
     from tqdm import tqdm
 
-    from . import metrics
+    from .metrics import gv_distance, ms_distance
+    from .uttmetrics import utterance_metrics
 
     cfg = cfg or FeatureConfig()
     if not systems:
@@ -187,13 +164,14 @@ def evaluate(ref: Mapping[str, Path], systems: Mapping[str, Mapping[str, Path]],
         if not utts:
             raise VawganError(f"evaluate: system {name} has no utterance that matches a readable "
                               f"reference (names compared without extension)")
-        nat = [stat_frames(feats[ref[u]], silence_db) for u in utts]
-        nat_gv, nat_ms = metrics.global_variance(nat), set_ms(nat, ms_fft)
+        nat_gv, nat_ms = set_gv_ms([stat_frames(feats[ref[u]], silence_db) for u in utts],
+                                   ms_fft)
         plan[name] = (utts, missing, nat_gv, nat_ms)
         jobs_list += [(name, u, feats[files[u]], feats[ref[u]], nat_gv, nat_ms) for u in utts]
 
     par = Parallel(n_jobs=jobs, backend="threading", return_as="generator")
-    gen = par(delayed(_compare)(c, r, silence_db, mcd_dims, ms_fft, g, m)
+    gen = par(delayed(utterance_metrics)(c, silence_db=silence_db, ms_fft=ms_fft, target_gv=g,
+                                         target_ms=m, ref=r, mcd_dims=mcd_dims)
               for _, _, c, r, g, m in jobs_list)
     per: Dict[str, Dict[str, Dict[str, float]]] = {name: {} for name in systems}
     for (name, u, *_), out in zip(jobs_list, tqdm(gen, total=len(jobs_list), desc="compare",
@@ -202,14 +180,12 @@ def evaluate(ref: Mapping[str, Path], systems: Mapping[str, Mapping[str, Path]],
 
     for name, files in systems.items():
         utts, missing, nat_gv, nat_ms = plan[name]
-        bodies = [stat_frames(feats[files[u]], silence_db) for u in utts]
-        gv = metrics.global_variance(bodies)
+        gv, ms = set_gv_ms([stat_frames(feats[files[u]], silence_db) for u in utts], ms_fft)
         summary: Dict[str, Any] = {"n_utts": len(utts)}
         for k in UTT_KEYS[:4]:
             summary[k] = _nanmean([per[name][u].get(k) for u in utts])
-        summary["gv_distance"] = metrics.gv_distance(gv, nat_gv)
-        summary["ms_distance"] = metrics.ms_distance(set_ms(bodies, ms_fft), nat_ms,
-                                                     n_fft=ms_fft, precomputed=True)
+        summary["gv_distance"] = gv_distance(gv, nat_gv)
+        summary["ms_distance"] = ms_distance(ms, nat_ms, n_fft=ms_fft, precomputed=True)
         unread = sorted(u for u in files if u in ref and u not in utts)
         result["systems"][name] = {
             "summary": summary, "utterances": {u: per[name][u] for u in utts},
@@ -219,10 +195,39 @@ def evaluate(ref: Mapping[str, Path], systems: Mapping[str, Mapping[str, Path]],
     return result, feats
 
 
-def _fmt(value, fmt: str) -> str:
+def format_metric(key: str, value, fmt: str) -> str:
+    """One table cell: ``value`` in its display unit (:data:`DISPLAY_SCALE`), or "n/a".
+
+    Parameters
+    ----------
+    key : str
+        Metric key (``vuv_error`` is a fraction in data, shown in percent).
+    value : float, int or None
+        In the unit of the data (:mod:`vawgan.uttmetrics`); None or NaN gives "n/a".
+    fmt : str
+        ``str.format`` pattern, e.g. ``"{:.2f}"``.
+    """
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "n/a"
-    return fmt.format(value)
+    return fmt.format(value * DISPLAY_SCALE[key] if key in DISPLAY_SCALE else value)
+
+
+def check_result(result: Any) -> Mapping[str, Any]:
+    """``result`` if it is an :func:`evaluate` result of this format version.
+
+    Raises
+    ------
+    VawganError
+        Not an evaluate result, or another format version (version 1 stored
+        ``vuv_error`` in percent: re-run ``vawgan evaluate``).
+    """
+    if not isinstance(result, Mapping) or result.get("format") != FORMAT:
+        raise VawganError("not a 'vawgan evaluate' result")
+    version = result.get("version")
+    if version != VERSION:
+        raise VawganError(f"'vawgan evaluate' result of format version {version!r}; this vawgan "
+                          f"reads version {VERSION} (re-run vawgan evaluate)")
+    return result
 
 
 def markdown_table(result: Mapping[str, Any]) -> str:
@@ -232,8 +237,8 @@ def markdown_table(result: Mapping[str, Any]) -> str:
     rows = [head, sep]
     for name, s in result["systems"].items():
         summ = s["summary"]
-        rows.append(f"| {name} | " + " | ".join(_fmt(summ.get(k), f) for k, _, f in TABLE_COLUMNS)
-                    + " |")
+        rows.append(f"| {name} | " + " | ".join(format_metric(k, summ.get(k), f)
+                                                for k, _, f in TABLE_COLUMNS) + " |")
     note = (f"\nMCD on c1..c{result['mcd_dims']} after DTW, F0 metrics on frames voiced in both; "
             f"GV / MS distances of the set of utterances (c1..c39, non-silent frames) to the "
             f"natural references of the same sentences (MS FFT {result['ms_fft']} frames).\n")

@@ -21,6 +21,10 @@ Mel-cepstral distortion: Kubichek, "Mel-cepstral distance measure for objective
 speech quality assessment", PACRIM 1993; Kominek, Schultz & Black, "Synthesizer voice
 quality of new languages calibrated with mean mel cepstral distortion", SLTU 2008.
 
+The metrics of one utterance's ``Features`` (every figure the commands report per
+utterance, with their units) are :func:`vawgan.uttmetrics.utterance_metrics`, built on
+these functions.
+
 Examples
 --------
 >>> import numpy as np
@@ -35,12 +39,9 @@ Examples
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .features import Features
 
 ArrayOrList = Union[np.ndarray, Sequence[np.ndarray]]
 
@@ -477,6 +478,13 @@ def _f0_pair(f0_conv, f0_ref, fn: str) -> Tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
+def _voiced_in_both(f0_conv, f0_ref, fn: str) -> Tuple[np.ndarray, np.ndarray]:
+    """The f0 values (Hz) of the frames voiced in both tracks, shapes (V,) and (V,)."""
+    a, b = _f0_pair(f0_conv, f0_ref, fn)
+    v = (a > 0) & (b > 0)
+    return a[v], b[v]
+
+
 def f0_rmse(f0_conv: np.ndarray, f0_ref: np.ndarray) -> float:
     """F0 root-mean-square error in Hz over frames voiced in both.
 
@@ -492,11 +500,10 @@ def f0_rmse(f0_conv: np.ndarray, f0_ref: np.ndarray) -> float:
     -------
     float, Hz; NaN when no frame is voiced in both.
     """
-    a, b = _f0_pair(f0_conv, f0_ref, "f0_rmse")
-    v = (a > 0) & (b > 0)
-    if not v.any():
+    a, b = _voiced_in_both(f0_conv, f0_ref, "f0_rmse")
+    if a.size == 0:
         return math.nan
-    return float(np.sqrt(np.mean((a[v] - b[v]) ** 2)))
+    return float(np.sqrt(np.mean((a - b) ** 2)))
 
 
 def logf0_correlation(f0_conv: np.ndarray, f0_ref: np.ndarray) -> float:
@@ -511,11 +518,10 @@ def logf0_correlation(f0_conv: np.ndarray, f0_ref: np.ndarray) -> float:
     -------
     float in [-1, 1]; NaN with fewer than 2 such frames or a constant track.
     """
-    a, b = _f0_pair(f0_conv, f0_ref, "logf0_correlation")
-    v = (a > 0) & (b > 0)
-    if v.sum() < 2:
+    a, b = _voiced_in_both(f0_conv, f0_ref, "logf0_correlation")
+    if a.size < 2:
         return math.nan
-    la, lb = np.log(a[v]), np.log(b[v])
+    la, lb = np.log(a), np.log(b)
     la -= la.mean()
     lb -= lb.mean()
     den = math.sqrt(float(np.sum(la ** 2) * np.sum(lb ** 2)))
@@ -538,44 +544,3 @@ def vuv_error(f0_conv: np.ndarray, f0_ref: np.ndarray) -> float:
     """
     a, b = _f0_pair(f0_conv, f0_ref, "vuv_error")
     return float(np.mean((a > 0) != (b > 0)))
-
-
-# ----------------------------------------------------------------------------- utterances
-def compare_utterances(conv: "Features", ref: "Features", silence_db: float = -20.0,
-                       mcd_dims: int = 24, return_path: bool = False) -> Dict[str, object]:
-    """All frame-level metrics of one converted utterance against its reference.
-
-    One DTW on c1..c_mcd_dims of the non-silent frames (``Features.nonsilent``) of each
-    side; MCD and the F0 metrics are then computed on that same path.
-
-    Parameters
-    ----------
-    conv, ref : Features
-    silence_db : float
-        Frames below the utterance's mean power + silence_db are left out.
-    mcd_dims : int
-    return_path : bool
-        Also put the path (``"path": (ix, iy)``, frame indices) in the result.
-
-    Returns
-    -------
-    dict with ``mcd`` (dB), ``f0_rmse`` (Hz), ``logf0_corr``, ``vuv_error`` (fraction),
-    ``n_frames`` (path length).
-    """
-    if conv.frame_period != ref.frame_period:
-        raise ValueError(f"compare_utterances: frame periods differ ({conv.frame_period} "
-                         f"vs {ref.frame_period} ms)")
-    mcd, (ix, iy) = mel_cepstral_distortion(
-        conv.mcep, ref.mcep, dims=mcd_dims, conv_mask=conv.nonsilent(silence_db),
-        ref_mask=ref.nonsilent(silence_db), return_path=True)
-    fc, fr = conv.f0[ix], ref.f0[iy]
-    out: Dict[str, object] = {
-        "mcd": mcd,
-        "f0_rmse": f0_rmse(fc, fr),
-        "logf0_corr": logf0_correlation(fc, fr),
-        "vuv_error": vuv_error(fc, fr),
-        "n_frames": int(ix.size),
-    }
-    if return_path:
-        out["path"] = (ix, iy)
-    return out

@@ -17,9 +17,9 @@ with :func:`vawgan.features.analyze_file`), writes into ``--outdir``:
   metric table and the figures.
 
 GV and MS of a set follow :mod:`vawgan.stats` (non-silent frames, mean over
-utterances). ``--eval-json`` reuses the table of an earlier ``vawgan evaluate`` run
-instead of recomputing the DTW-based metrics (the wavs are still analyzed for the plots).
-The command is :mod:`vawgan.commands.report`.
+utterances; :func:`vawgan.stats.set_gv_ms`). ``--eval-json`` reuses the table of an
+earlier ``vawgan evaluate`` run instead of recomputing the DTW-based metrics (the wavs
+are still analyzed for the plots). The command is :mod:`vawgan.commands.report`.
 """
 
 from __future__ import annotations
@@ -32,9 +32,10 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 import numpy as np
 
 from .errors import VawganError
-from .evaluate import markdown_table, set_ms, stat_frames
+from .evaluate import check_result, markdown_table
 from .features import Features
 from .io import atomic_write_text, atomic_write_with
+from .stats import set_gv_ms, stat_frames
 
 FIGURES = ("gv.png", "ms.png", "scatter.png", "trajectory.png")
 #: at most this many frames per cloud in the scatter plot (random subset, fixed seed)
@@ -165,12 +166,13 @@ def _page_md(result: Mapping[str, Any], notes: List[str]) -> str:
 
 
 def _page_html(result: Mapping[str, Any], md_table: str, notes: List[str]) -> str:
-    from .evaluate import TABLE_COLUMNS, _fmt
+    from .evaluate import TABLE_COLUMNS, format_metric
 
     head = "".join(f"<th>{html.escape(h)}</th>" for _, h, _ in TABLE_COLUMNS)
     rows = []
     for name, s in result["systems"].items():
-        cells = "".join(f"<td>{_fmt(s['summary'].get(k), f)}</td>" for k, _, f in TABLE_COLUMNS)
+        cells = "".join(f"<td>{format_metric(k, s['summary'].get(k), f)}</td>"
+                        for k, _, f in TABLE_COLUMNS)
         rows.append(f"<tr><th>{html.escape(name)}</th>{cells}</tr>")
     imgs = "".join(f'<figure><img src="{f}" alt="{f}"><figcaption>{f}</figcaption></figure>'
                    for f in FIGURES)
@@ -226,14 +228,11 @@ def make_report(outdir: Path, result: Mapping[str, Any], feats: Mapping[Path, An
     def bodies(files, utts):
         return [b for b in (stat_frames(feats[files[u]], silence_db) for u in utts) if len(b) >= 2]
 
-    from .metrics import global_variance
-
     nat_b = bodies(ref, nat_utts)
     sys_b = {n: bodies(files, sorted(files)) for n, files in plotted.items()}
-    gvs = {"natural": global_variance(nat_b)}
-    gvs.update({n: global_variance(b) for n, b in sys_b.items()})
-    spectra = {"natural": set_ms(nat_b, ms_fft)}
-    spectra.update({n: set_ms(b, ms_fft) for n, b in sys_b.items()})
+    gvs, spectra = {}, {}
+    for n, b in {"natural": nat_b, **sys_b}.items():
+        gvs[n], spectra[n] = set_gv_ms(b, ms_fft)
     outdir.mkdir(parents=True, exist_ok=True)
     out = {name: outdir / name for name in FIGURES}
     plot_gv(out["gv.png"], gvs)
@@ -276,8 +275,10 @@ def load_eval_json(path: Path, systems) -> Dict[str, Any]:
         raise VawganError(f"{path}: no such evaluate JSON file") from None
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise VawganError(f"{path}: not a JSON file") from None
-    if not isinstance(result, dict) or result.get("format") != "vawgan-evaluate":
-        raise VawganError(f"{path}: not a 'vawgan evaluate' result")
+    try:
+        check_result(result)
+    except VawganError as e:
+        raise VawganError(f"{path}: {e}") from None
     missing = [n for n in systems if n not in result.get("systems", {})]
     if missing:
         raise VawganError(f"{path}: has no results for system {missing[0]}")

@@ -16,6 +16,11 @@ split: the dev sentences 100151-100162 never enter statistics):
   (:func:`vawgan.metrics.modulation_spectrum`, Takamichi et al. 2016);
 * ``n_utts``, ``n_frames`` (non-silent frames used).
 
+The GV and MS of *any* set of utterances (a speaker here; a converted system and its
+natural references in ``vawgan evaluate``, ``vawgan report`` and the recipe) come from
+one place: :func:`stat_frames` selects each utterance's frames and :func:`set_gv_ms`
+computes the two statistics of the set.
+
 File format (``stats.json``, written atomically)::
 
     {"format": "vawgan-stats", "version": 1, "feature_config": {...}, "ms_fft": 256,
@@ -34,7 +39,7 @@ import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterable, Mapping, Optional
+from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -136,6 +141,53 @@ class SpeakerStats:
         return obj
 
 
+def stat_frames(feats, silence_db: float) -> np.ndarray:
+    """c1..cM of the non-silent frames of one utterance: what GV and MS are computed on.
+
+    Parameters
+    ----------
+    feats : Features
+        ``mcep`` (T, M+1).
+    silence_db : float
+        Frames below ``mean power + silence_db`` are left out (:meth:`Features.nonsilent`).
+
+    Returns
+    -------
+    ndarray, shape (T', M), T' <= T
+    """
+    return feats.body[feats.nonsilent(silence_db)]
+
+
+def set_gv_ms(bodies: Sequence[np.ndarray], ms_fft: int = 256) -> Tuple[np.ndarray, np.ndarray]:
+    """GV and MS of a set of utterances, as stored in :class:`SpeakerStats`.
+
+    Every utterance weighs the same: the GV is the mean over utterances of each one's
+    variance (:func:`vawgan.metrics.global_variance`), the MS the mean over utterances of
+    each one's modulation spectrum in dB (:func:`vawgan.metrics.modulation_spectrum`).
+
+    Parameters
+    ----------
+    bodies : sequence of ndarray, each (T_i, M)
+        The utterances, normally :func:`stat_frames` of each. Those with fewer than 2
+        frames (no variance) are left out.
+    ms_fft : int
+        Modulation-spectrum FFT length in frames.
+
+    Returns
+    -------
+    gv : ndarray, shape (M,)
+    ms : ndarray, shape (ms_fft // 2 + 1, M), dB
+    """
+    from .metrics import _check_n_fft, global_variance, modulation_spectrum
+
+    ms_fft = _check_n_fft(ms_fft)
+    kept = [np.asarray(b, dtype=np.float64) for b in bodies if len(b) >= 2]
+    if not kept:
+        raise ValueError("set_gv_ms: no utterance has 2 frames")
+    ms = np.mean([modulation_spectrum(b, ms_fft) for b in kept], axis=0)
+    return global_variance(kept), ms
+
+
 def compute_speaker_stats(feats_list: Iterable, silence_db: float = -20.0,
                           ms_fft: int = 256) -> SpeakerStats:
     """Statistics of one speaker's utterances.
@@ -154,8 +206,6 @@ def compute_speaker_stats(feats_list: Iterable, silence_db: float = -20.0,
     SpeakerStats
         ``gv`` (D,), ``ms`` (ms_fft//2+1, D), ...
     """
-    from .metrics import global_variance, modulation_spectrum
-
     feats_list = list(feats_list)
     if not feats_list:
         raise ValueError("compute_speaker_stats: no utterances")
@@ -178,12 +228,12 @@ def compute_speaker_stats(feats_list: Iterable, silence_db: float = -20.0,
     lf0 = np.concatenate(lf0s)
     if lf0.size < 2:
         raise ValueError("compute_speaker_stats: fewer than 2 voiced frames")
-    ms = np.mean([modulation_spectrum(b, ms_fft) for b in bodies], axis=0)
+    gv, ms = set_gv_ms(bodies, ms_fft)
     return SpeakerStats(n_utts=len(bodies), n_frames=int(body.shape[0]),
                         mcep_mean=body.mean(axis=0), mcep_std=body.std(axis=0),
                         lf0_mean=float(lf0.mean()), lf0_std=float(lf0.std()),
                         c0_mean=float(c0.mean()), c0_std=float(c0.std()),
-                        gv=global_variance(bodies), ms=ms)
+                        gv=gv, ms=ms)
 
 
 # --------------------------------------------------------------------------- files

@@ -4,10 +4,11 @@
 Converts the dev sentences of each pair with every bundle given (posterior mean,
 source statistics of the training speaker, optional postfilter), straight from the
 feature dump, and compares them with the target's natural features of the same
-sentences: MCD (c1..c24, DTW, non-silent), F0 RMSE, GV distance and MS distance of the
-converted set against the natural set. This is what we use to choose defaults (KL
-weight, decoder variance, sizes, critic); the recipe's stage 5 reports the same
-metrics on resynthesized, re-analyzed speech.
+sentences: MCD (c1..c24, DTW, non-silent) and F0 RMSE per utterance
+(``vawgan.uttmetrics.utterance_metrics``), GV distance and MS distance of the converted
+set against the natural set (``vawgan.stats.set_gv_ms``). This is what we use to choose
+defaults (KL weight, decoder variance, sizes, critic); the recipe's stage 5 reports the
+same metrics on resynthesized, re-analyzed speech.
 
     python local/compare_bundles.py --dump dump/feats --data data/default \\
         --bundle vae=exp/default/vae.pt --bundle vawgan=exp/default/vawgan.pt \\
@@ -39,9 +40,10 @@ def main(argv=None) -> int:
     from vawgan import metrics
     from vawgan.bundle import load_bundle
     from vawgan.convert import convert_features, speaker_source_stats
-    from vawgan.evaluate import set_ms, stat_frames
     from vawgan.features import load_features
     from vawgan.io import atomic_write_text
+    from vawgan.stats import set_gv_ms, stat_frames
+    from vawgan.uttmetrics import utterance_metrics
 
     dev = {}
     for line in (args.data / "dev.list").read_text().split():
@@ -68,15 +70,14 @@ def main(argv=None) -> int:
                 sst = speaker_source_stats(bundle, src)
                 conv = [convert_features(bundle, get(src, u), tgt, sst, pf) for u in utts]
                 refs = [get(tgt, u) for u in utts]
-                cmp = [metrics.compare_utterances(c, r, silence_db) for c, r in zip(conv, refs)]
+                cmp = [utterance_metrics(c, silence_db=silence_db, ref=r)
+                       for c, r in zip(conv, refs)]
                 acc["mcd"].append(np.mean([c["mcd"] for c in cmp]))
                 acc["f0_rmse"].append(np.nanmean([c["f0_rmse"] for c in cmp]))
-                cb = [stat_frames(c, silence_db) for c in conv]
-                rb = [stat_frames(r, silence_db) for r in refs]
-                acc["gvd"].append(metrics.gv_distance(metrics.global_variance(cb),
-                                                      metrics.global_variance(rb)))
-                acc["msd"].append(metrics.ms_distance(set_ms(cb, ms_fft), set_ms(rb, ms_fft),
-                                                      n_fft=ms_fft, precomputed=True))
+                gv_c, ms_c = set_gv_ms([stat_frames(c, silence_db) for c in conv], ms_fft)
+                gv_r, ms_r = set_gv_ms([stat_frames(r, silence_db) for r in refs], ms_fft)
+                acc["gvd"].append(metrics.gv_distance(gv_c, gv_r))
+                acc["msd"].append(metrics.ms_distance(ms_c, ms_r, n_fft=ms_fft, precomputed=True))
             row = {k: float(np.mean(v)) for k, v in acc.items()}
             row["system"] = name if pf == "none" else f"{name}+{pf}"
             rows.append(row)

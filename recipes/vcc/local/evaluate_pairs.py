@@ -10,7 +10,9 @@ mean over pairs, over the four headline pairs of the quality bar
 (SF1-TF1, SM1-TM1, SF1-TM1, SM1-TF1) and over all pairs.
 
 Writes ``EXP/results_<set>.json``, ``EXP/results_<set>.md`` and the over-smoothing
-report of the headline pairs under ``EXP/report_<set>/``.
+report of the headline pairs under ``EXP/report_<set>/``. The JSON keeps the units of
+``vawgan.uttmetrics`` (``vuv_error`` a fraction); the Markdown tables show V/UV error in
+percent (``vawgan.evaluate.format_metric``).
 """
 
 from __future__ import annotations
@@ -52,10 +54,13 @@ def mean_over(results: dict, pairs: list, system: str) -> dict:
 
 
 def table(summary: dict) -> str:
+    """Markdown table of ``{system: mean_over(...)}``; V/UV error shown in percent."""
+    from vawgan.evaluate import format_metric
+
     rows = ["| system | pairs | " + " | ".join(h for _, h, _ in KEYS) + " |",
             "| --- | ---: |" + " ---: |" * len(KEYS)]
     for name, s in summary.items():
-        cells = ["n/a" if s.get(k) is None else f.format(s[k]) for k, _, f in KEYS]
+        cells = [format_metric(k, s.get(k), f) for k, _, f in KEYS]
         rows.append(f"| {name} | {s['n_pairs']} | " + " | ".join(cells) + " |")
     return "\n".join(rows) + "\n"
 
