@@ -45,8 +45,8 @@ Shell::
         --out exp/convert/SF1-TM1 --jobs 2
 
 ``vawgan-convert`` imports neither torch nor pysptk, librosa (unless the input must be
-resampled), matplotlib, joblib or tqdm: the bundle is read and run in numpy
-(:mod:`vawgan.bundle`), so the command costs little more than the WORLD analysis and
+resampled), matplotlib, joblib or tqdm: the bundle's ONNX conversion graph runs in
+onnxruntime (:mod:`vawgan.bundle`), so the command costs little more than the WORLD analysis and
 synthesis themselves (``benchmarks/bench_convert.py``).
 
 Python::

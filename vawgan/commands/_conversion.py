@@ -42,13 +42,15 @@ def check_conversion_args(args: argparse.Namespace) -> None:
         raise VawganError(f"--sr {args.sr}: must be between 8000 and 192000 Hz")
 
 
-def load_converter(model: Path, args: argparse.Namespace):
+def load_converter(model: Path, args: argparse.Namespace, background: bool = False):
     """The Converter of bundle ``model`` with ``--target`` / ``--source`` / ``--postfilter``.
 
-    The target speaker (and the source's statistics) are resolved here, once.
+    The target speaker (and the source's statistics) are resolved here, once. With
+    ``background``, onnxruntime is imported and the session built in a thread while the
+    caller goes on (``vawgan-convert``: during the WORLD analysis of the input).
     """
     from ..bundle import load_bundle
     from ..convert import Converter
 
-    bundle = load_bundle(model)  # numpy only (format 2): a few tens of ms
+    bundle = load_bundle(model, background=background)  # checked here; ~10 ms without onnxruntime
     return Converter(bundle, args.target, args.source, args.postfilter, args.pf_alpha)

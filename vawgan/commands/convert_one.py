@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     check_output_path(args.input, args.output)  # before loading the bundle: fail fast
     if args.reference is not None and not args.reference.is_file():
         raise AudioError(args.reference, "no such reference file")
-    converter = load_converter(model, args)
+    converter = load_converter(model, args, background=True)  # ORT loads meanwhile
     info = converter.convert_file(args.input, args.output, args.sr, args.reference,
                                   args.metrics_on, check_output=False)
     info["model"] = str(model)
