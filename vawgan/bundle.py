@@ -40,7 +40,7 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
 
-from .errors import BundleError
+from .errors import BundleError, ConfigError
 from .io import PathLike
 
 FORMAT = "vawgan-bundle"
@@ -97,7 +97,6 @@ class Bundle:
     def __init__(self, path: Path, meta: Dict[str, Any], graph: bytes,
                  arrays: Dict[str, np.ndarray], threads: int = 1, background: bool = False):
         from .config import Config
-        from .errors import ConfigError
         from .stats import SpeakerStats
 
         self.path = Path(path)
@@ -216,7 +215,8 @@ class Bundle:
 
     def mcep_stats(self, name: str) -> Tuple[np.ndarray, np.ndarray]:
         """(mcep_mean (D,), mcep_std (D,)) of a model speaker."""
-        st = self.stats[self.speakers[self.speaker_id(name)]]
+        self.speaker_id(name)  # BundleError listing the speakers when unknown
+        st = self.stats[name]
         return st.mcep_mean, st.mcep_std
 
     def run_graph(self, x: np.ndarray, target_id: int) -> np.ndarray:
