@@ -174,3 +174,38 @@ def test_convert_f0_checks():
         convert_f0(f0, 5.0, 0.0, 5.0, 0.2)
     with pytest.raises(ValueError, match="finite"):
         convert_f0(f0, np.nan, 0.2, 5.0, 0.2)
+
+
+def _ar_features(rng, n_frames, n_dims=4):
+    """One utterance of an AR(1) 'natural' trajectory as Features (all frames speech)."""
+    from vawgan.features import Features
+
+    e = rng.normal(size=(n_frames, n_dims))
+    x = np.zeros_like(e)
+    for t in range(1, n_frames):
+        x[t] = 0.8 * x[t - 1] + e[t]
+    mcep = np.concatenate([rng.normal(size=(n_frames, 1)), x * [1.0, 0.5, 0.2, 0.1]], axis=1)
+    f0 = 120.0 * np.exp(0.1 * rng.normal(size=n_frames))
+    return Features(f0=f0, mcep=mcep, coded_ap=np.zeros((n_frames, 1)),
+                    power_db=np.full(n_frames, 60.0), fs=16000, frame_period=5.0, alpha=0.42,
+                    fft_size=1024)
+
+
+def test_ms_gain_is_unbiased_against_the_stored_speaker_statistic():
+    """Lesson 9: the speaker MS that the code stores (compute_speaker_stats: a mean of
+    per-utterance dB periodograms) against held-out utterances of the *same* process
+    must give a gain of ~0 dB on average (-0.03 dB here), not the +0.6 dB that
+    comparing it with a power-smoothed utterance MS gave; GV is then left about as it
+    is."""
+    from vawgan.stats import compute_speaker_stats
+
+    rng = np.random.default_rng(5)
+    train = [_ar_features(rng, int(rng.integers(400, 800))) for _ in range(40)]
+    st = compute_speaker_stats(train, ms_fft=256)
+    gains, ratios = [], []
+    for _ in range(20):
+        x = _ar_features(rng, int(rng.integers(400, 800))).body
+        gains.append(ms_gain_db(x, st.ms, n_fft=256).mean())
+        ratios.append(global_variance(ms_postfilter(x, st.ms, n_fft=256)) / global_variance(x))
+    assert abs(np.mean(gains)) < 0.25
+    assert np.all(np.abs(np.log10(np.mean(ratios, axis=0))) < 0.05)

@@ -57,17 +57,23 @@ def runner_for(cfg, data, seed=0):
 
     model = build_model(cfg.model, data.n_speakers)
     return StepRunner(model, cfg, Sampler(data, cfg.model.unit_length(),
-                                          torch.Generator().manual_seed(seed)))
+                                          torch.Generator().manual_seed(seed),
+                                          context=cfg.model.sampler_context(),
+                                          segments=cfg.model.arch == "conv"))
 
 
 # ---------------------------------------------------------------------- data
-def test_data_loading_drops_silence_and_normalizes(dump, data):
+def test_data_loading_masks_silence_and_normalizes(dump, data):
     root, utts, stats = dump
     assert data.speakers == ["A", "B", "C"]
-    assert data.n_frames == 9 * 60  # 80 frames minus 10 + 10 silent, 9 utterances
+    # silent frames stay (true neighbours for windows and segments), masked out
+    assert data.n_frames == 9 * 80 and data.n_speech == 9 * 60  # 10 + 10 silent per utt
+    assert data.keep.dtype == torch.bool
+    assert not data.keep[:10].any() and data.keep[10:70].all() and not data.keep[70:80].any()
     assert data.frames.dtype == torch.float32 and data.n_dims == 39
     for k, s in enumerate(data.speakers):
-        rows = data.frames[data.spk_start[k]: data.spk_start[k] + data.spk_count[k]].double()
+        sl = slice(data.spk_start[k], data.spk_start[k] + data.spk_count[k])
+        rows = data.frames[sl][data.keep[sl]].double()
         assert torch.all(data.spk[data.spk_start[k]: data.spk_start[k] + data.spk_count[k]] == k)
         assert np.allclose(rows.mean(0).numpy(), 0, atol=1e-5)  # z-scored with its own stats
         assert np.allclose(rows.std(0, unbiased=False).numpy(), 1, atol=1e-4)
@@ -75,11 +81,13 @@ def test_data_loading_drops_silence_and_normalizes(dump, data):
 
 def test_unit_starts_stay_inside_utterances(data):
     starts, start, count = data.unit_starts(8)
-    assert len(starts) == 9 * (60 - 8 + 1)
+    # 80-frame utterances, speech at frames 10..69: centres s + 4 in 10..69 -> s in 6..65
+    assert len(starts) == 9 * 60
     ends = data.utt_start + data.utt_len
     for s in starts:
         u = np.searchsorted(data.utt_start, s, side="right") - 1
         assert s + 8 <= ends[u]
+        assert bool(data.keep[s + 4])  # the centre frame is speech
 
 
 def test_sampler_other_speaker(data):
@@ -391,8 +399,10 @@ def test_context_sampler_draws(data):
     s0 = Sampler(data, 8, torch.Generator().manual_seed(3))
     s2 = Sampler(data, 8, torch.Generator().manual_seed(3), context=2)
     x, spk = ref.frames(64)
-    x0, spk0, in0 = s0.vae_batch(64)
-    x2, spk2, in2 = s2.vae_batch(64)
+    x0, spk0, in0, m0 = s0.vae_batch(64)
+    x2, spk2, in2, m2 = s2.vae_batch(64)
+    assert m0 is None and m2 is None
+    assert bool(data.keep[s0.rows].all())  # only non-silent frames are drawn
     assert torch.equal(x, x0) and in0 is x0 and torch.equal(spk, spk0)
     assert torch.equal(x, x2) and torch.equal(spk, spk2)
     assert in2.shape == (64, 5 * 39)
@@ -405,6 +415,32 @@ def test_context_sampler_draws(data):
     assert torch.equal(ref.gen.get_state(), s2.gen.get_state())
     with pytest.raises(ValueError, match="context"):
         Sampler(data, 1, torch.Generator(), context=-1)
+
+
+def test_context_windows_see_silent_neighbours():
+    """Windows run over the true neighbours (silence included), as conversion does;
+    only non-silent frames are drawn as centres."""
+    d = _tiny_data()
+    d.keep = torch.tensor([False, True, True, True, True, True, False] + [True] * 5)
+    s = Sampler(d, 1, torch.Generator().manual_seed(0), context=2)
+    w = s.windows(torch.tensor([1, 5]))
+    assert w.reshape(2, 5, 2)[..., 0].long().tolist() == [[0, 0, 1, 2, 2], [3, 4, 5, 6, 6]]
+    _, _, _, mask = s.vae_batch(200)
+    assert mask is None
+    drawn = s._rows(500)
+    assert set(drawn.tolist()) == {1, 2, 3, 4, 5, 7, 8, 9, 10, 11}  # never rows 0 and 6
+
+
+def test_segment_batches_carry_the_speech_mask(data):
+    s = Sampler(data, 16, torch.Generator().manual_seed(0), segments=True)
+    x, spk, xin, mask = s.vae_batch(256)
+    assert x.shape == (16, 16, 39) and xin is x and spk.shape == (16,)
+    assert mask.shape == (16, 16) and mask.dtype == torch.bool
+    assert bool(mask[:, 8].all())  # centres are speech
+    assert 0 < int(mask.sum()) <= 256
+    # the mask is the data's own, row by row
+    rows = s._unit_rows(torch.arange(s.n_units))
+    assert torch.equal(data.keep[rows][:, 8], torch.ones(s.n_units, dtype=torch.bool))
 
 
 @pytest.mark.parametrize("arch", ["mlp", "conv"])
@@ -449,3 +485,78 @@ def test_context_init_vae_and_checkpoints_must_match(tmp_path, data):
     c = Trainer(tiny_cfg(model={"context": 1}), data, tmp_path / "old", progress=False)
     with pytest.raises(CheckpointError, match="model config differs"):
         c.load_checkpoint()
+
+
+# ---------------------------------------------------------------------- model.arch conv
+@pytest.mark.parametrize("critic", ["mlp", "conv"])
+def test_conv_arch_trains_all_phases_and_resumes_exactly(tmp_path, data, critic):
+    """The temporal encoder/decoder: segments in every phase, bundles that convert as
+    the torch model does, exact resume."""
+    from vawgan.bundle import load_bundle
+
+    cfg = tiny_cfg(model={"arch": "conv", "context": 2, "critic_arch": critic})
+    t = Trainer(cfg, data, tmp_path, progress=False)
+    assert t.sampler.segments and t.sampler.context == 0 and t.sampler.unit == 8
+    enc0, dec0 = params(t.model.encoder), params(t.model.decoder)
+    t.fit()
+    assert t.step == t.total
+    assert changed(enc0, t.model.encoder) and changed(dec0, t.model.decoder)
+    h = _history(tmp_path)
+    assert {x["phase"] for x in h} == {1, 2, 3}
+    assert all(np.isfinite(x["rec"]) for x in h if "rec" in x)
+    b = load_bundle(tmp_path / "vawgan.pt")
+    assert b.config.model.arch == "conv"
+    x = data.frames[:50]
+    ref = t.model.convert(x, torch.tensor(1)).numpy()
+    assert np.allclose(b.run_graph(x.numpy(), 1), ref, atol=1e-5)
+    # the ONNX graph has a dynamic frame count: another length converts too
+    assert b.run_graph(data.frames[:17].numpy(), 0).shape == (17, 39)
+    r = Trainer(cfg, data, tmp_path / "r", progress=False)
+    r.fit(max_steps=18)
+    r2 = Trainer(cfg, data, tmp_path / "r", progress=False)
+    r2.load_checkpoint()
+    r2.fit()
+    for (k, a), c in zip(t.model.state_dict().items(), r2.model.state_dict().values()):
+        assert torch.equal(a, c), k
+
+
+def test_adversarial_branch_decodes_the_posterior_mean(data):
+    """adv_input "mean": the critic's fakes are decode(mu(x)), exactly what conversion
+    outputs; "sample" draws z ~ q(z|x)."""
+    for arch in ("mlp", "conv"):
+        cfg = tiny_cfg(model={"arch": arch, "context": 1}, train={"precision": "fp32"})
+        r = runner_for(cfg, data)
+        src = r.sampler.units_not_of(torch.tensor([0, 1, 2]))
+        fake = r._fake(src, torch.tensor([1, 2, 0]))
+        if arch == "mlp":
+            n, L, Din = src.shape
+            mu, _ = r.model.encoder(src.reshape(n * L, Din))
+            want = r.model.decoder(mu, torch.tensor([1, 2, 0]).repeat_interleave(L))[0]
+            want = want.reshape(n, L, -1)
+        else:
+            mu, _ = r.model.encoder(src)
+            want = r.model.decoder(mu, torch.tensor([1, 2, 0]))[0]
+        assert torch.allclose(fake, want, atol=1e-6)
+        r_s = runner_for(tiny_cfg(model={"arch": arch, "context": 1},
+                                  train={"adv_input": "sample", "precision": "fp32"}), data)
+        assert not torch.allclose(r_s._fake(src, torch.tensor([1, 2, 0])), want, atol=1e-3)
+
+
+def test_rec_weight_mcd_weights_low_orders():
+    from vawgan.losses import gaussian_nll
+    from vawgan.trainstep import rec_weights
+
+    class D:
+        stats = {"A": (np.zeros(39), np.linspace(2.0, 0.1, 39)),
+                 "B": (np.zeros(39), np.linspace(1.0, 0.1, 39))}
+
+    w = rec_weights("mcd", D, "cpu")
+    assert w.shape == (39,) and abs(float(w.mean()) - 1) < 1e-6
+    assert float(w[0]) > float(w[23]) > float(w[24]) and torch.allclose(w[24:], w[24].expand(15))
+    assert rec_weights("uniform", D, "cpu") is None
+    x, m = torch.randn(7, 39), torch.randn(7, 39)
+    lv = torch.zeros(39)
+    assert torch.allclose(gaussian_nll(x, m, lv, torch.ones(39)), gaussian_nll(x, m, lv))
+    # the mask averages over its frames only
+    mask = torch.tensor([True, False, True, True, False, False, True])
+    assert torch.allclose(gaussian_nll(x, m, lv, mask=mask), gaussian_nll(x[mask], m[mask], lv))

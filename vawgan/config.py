@@ -150,7 +150,11 @@ class StatsConfig:
 class ModelConfig:
     """Network architecture (see :mod:`vawgan.model`)."""
 
-    arch: str = "mlp"  #: encoder/decoder architecture: "mlp" (frame-wise)
+    #: encoder/decoder architecture: "mlp" (frame-wise layers; the encoder's input is a
+    #: window of +-context frames) or "conv" (temporal: every layer of the encoder and
+    #: decoder sees +-(gen_kernel // 2) neighbouring frames of the layer below, the
+    #: encoder's first layer +-context; trained on segments of ``segment`` frames)
+    arch: str = "mlp"
     #: frames of context on each side fed to the encoder (input t-k..t+k of the same
     #: utterance, edge frames replicated); 0 = frame-wise, the baseline. The decoder
     #: and the critics stay as they are. Default 2: on VCC2016 dev it lowered MCD by
@@ -166,6 +170,7 @@ class ModelConfig:
     critic_layers: int = 3  #: hidden layers of the critic
     segment: int = 32  #: frames per segment for the conv critic (ignored by "mlp")
     conv_kernel: int = 5  #: temporal kernel size of the conv critic (odd)
+    gen_kernel: int = 3  #: temporal kernel of the encoder/decoder layers with arch "conv" (odd)
     #: decoder output variance: "unit" (fixed 1), "learned" (one learned log-variance
     #: per dim) or "frame" (a per-frame, per-dim log-variance head)
     decoder_variance: str = "learned"
@@ -173,21 +178,22 @@ class ModelConfig:
     leaky_slope: float = 0.2  #: negative slope of the LeakyReLU activations
 
     def __post_init__(self):
-        if self.arch != "mlp":
-            raise ConfigError(f"model.arch={self.arch!r}: only 'mlp' is implemented")
+        if self.arch not in ("mlp", "conv"):
+            raise ConfigError(f"model.arch={self.arch!r}: use 'mlp' or 'conv'")
         if self.critic_arch not in ("mlp", "conv"):
             raise ConfigError(f"model.critic_arch={self.critic_arch!r}: use 'mlp' or 'conv'")
         if self.decoder_variance not in ("unit", "learned", "frame"):
             raise ConfigError(f"model.decoder_variance={self.decoder_variance!r}: "
                               "use 'unit', 'learned' or 'frame'")
         for name in ("z_dim", "hidden", "n_layers", "spk_dim", "critic_hidden",
-                     "critic_layers", "segment", "conv_kernel"):
+                     "critic_layers", "segment", "conv_kernel", "gen_kernel"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"model.{name}={getattr(self, name)}: must be >= 1")
         if self.context < 0:
             raise ConfigError(f"model.context={self.context}: must be >= 0")
-        if self.conv_kernel % 2 == 0:
-            raise ConfigError(f"model.conv_kernel={self.conv_kernel}: must be odd")
+        for name in ("conv_kernel", "gen_kernel"):
+            if getattr(self, name) % 2 == 0:
+                raise ConfigError(f"model.{name}={getattr(self, name)}: must be odd")
         if not 0.0 <= self.leaky_slope < 1.0:
             raise ConfigError(f"model.leaky_slope={self.leaky_slope}: must be in [0, 1)")
 
@@ -200,12 +206,18 @@ class ModelConfig:
                 if f.name not in self.CRITIC_KEYS}
 
     def encoder_inputs(self, n_dims: int) -> int:
-        """Encoder input size: ``(2 * context + 1) * n_dims``."""
+        """Encoder input size (per frame, first layer): ``(2 * context + 1) * n_dims``."""
         return (2 * self.context + 1) * n_dims
 
     def unit_length(self) -> int:
-        """Frames per critic input: ``segment`` for the conv critic, 1 for the MLP."""
-        return self.segment if self.critic_arch == "conv" else 1
+        """Frames per critic input (and per training segment with arch "conv"):
+        ``segment`` for the conv critic or the conv encoder/decoder, else 1."""
+        return self.segment if "conv" in (self.critic_arch, self.arch) else 1
+
+    def sampler_context(self) -> int:
+        """Context frames of the windows the sampler builds: ``context`` for the MLP
+        encoder; 0 for arch "conv", whose windows are built inside the network."""
+        return self.context if self.arch == "mlp" else 0
 
 
 @dataclass
@@ -245,6 +257,14 @@ class TrainConfig:
     #: losses stay float32) or "auto" (bf16 where the CPU/GPU multiplies bf16 natively:
     #: ~2x faster training steps on an AVX512-BF16 CPU)
     precision: str = "auto"
+    #: what the adversarial branch (and the critic's fakes) decode: "mean", the
+    #: posterior mean, which is what conversion decodes (default), or "sample",
+    #: z ~ q(z|x) (vawgan 0.1). The encoder is detached either way.
+    adv_input: str = "mean"
+    #: per-dim weights of the reconstruction NLL: "uniform" (every z-scored dim alike)
+    #: or "mcd" (c1..c24 weighted up by their mean squared natural scale across the
+    #: training speakers, toward what MCD measures; the weights average 1 over dims)
+    rec_weight: str = "uniform"
 
     def __post_init__(self):
         for name in ("batch_size", "n_critic", "log_every", "ckpt_every", "adv_balance_every"):
@@ -265,6 +285,10 @@ class TrainConfig:
             raise ConfigError(f"train.device={self.device!r}: use 'auto', 'cpu' or 'cuda'")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise ConfigError(f"train.precision={self.precision!r}: use 'auto', 'fp32' or 'bf16'")
+        if self.adv_input not in ("mean", "sample"):
+            raise ConfigError(f"train.adv_input={self.adv_input!r}: use 'mean' or 'sample'")
+        if self.rec_weight not in ("uniform", "mcd"):
+            raise ConfigError(f"train.rec_weight={self.rec_weight!r}: use 'uniform' or 'mcd'")
         self.critic_betas_pair()
 
     def critic_betas_pair(self):

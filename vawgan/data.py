@@ -1,11 +1,14 @@
 """Training frames from a feature dump, normalized with the per-speaker statistics.
 
 :func:`load_training_data` reads ``DUMP/<spk>/<utt>.npz`` for every ``speaker/utt``
-of the training list, keeps the non-silent frames (``Features.nonsilent``), z-scores
-c1..c39 with the speaker's ``mcep_mean`` / ``mcep_std`` and puts everything on the
-device as one float32 tensor, grouped by speaker (contiguous blocks) with the
-utterance boundaries kept so that segments for the conv critic never straddle two
-utterances.
+of the training list, z-scores c1..c39 with the speaker's ``mcep_mean`` /
+``mcep_std`` and puts every frame on the device as one float32 tensor, grouped by
+speaker (contiguous blocks) with the utterance boundaries kept so that windows and
+segments never straddle two utterances. Silent frames stay in the tensor, so that
+an encoder window or a segment sees the true neighbours of a frame, as at conversion
+(which runs over the whole utterance); a mask (``TrainingData.keep``,
+``Features.nonsilent``) marks the non-silent frames, the only ones drawn as training
+frames and counted in the losses.
 
 :class:`Sampler` draws random batches on the device from one ``torch.Generator``
 (whose state is checkpointed, so a resumed run draws the same batches).
@@ -101,6 +104,8 @@ class TrainingData:
     stats: Dict[str, Tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  #: (mean, std)
     stats_dicts: Dict[str, Dict] = field(default_factory=dict)  #: for the bundle
     utts: List[Tuple[str, str]] = field(default_factory=list)  #: (speaker, utt) loaded
+    #: BoolTensor (N,): non-silent frames (the ones trained on); None = every frame
+    keep: Any = None
 
     @property
     def n_frames(self) -> int:
@@ -114,13 +119,21 @@ class TrainingData:
     def n_speakers(self) -> int:
         return len(self.speakers)
 
+    @property
+    def n_speech(self) -> int:
+        """Frames trained on (non-silent)."""
+        return self.n_frames if self.keep is None else int(self.keep.sum())
+
     def to(self, device) -> "TrainingData":
         self.frames = self.frames.to(device)
         self.spk = self.spk.to(device)
+        if self.keep is not None:
+            self.keep = self.keep.to(device)
         return self
 
     def unit_starts(self, length: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Start rows of all segments of ``length`` frames inside one utterance.
+        """Start rows of all segments of ``length`` frames inside one utterance whose
+        centre frame (row ``start + length // 2``) is non-silent (:attr:`keep`).
 
         Returns
         -------
@@ -130,10 +143,14 @@ class TrainingData:
         """
         if length < 1:
             raise ValueError(f"unit_starts: length={length} must be >= 1")
+        keep = None if self.keep is None else self.keep.cpu().numpy()
         per_spk: List[List[np.ndarray]] = [[] for _ in self.speakers]
         for s0, n, k in zip(self.utt_start, self.utt_len, self.utt_spk):
             if n >= length:
-                per_spk[k].append(np.arange(s0, s0 + n - length + 1, dtype=np.int64))
+                st = np.arange(s0, s0 + n - length + 1, dtype=np.int64)
+                if keep is not None:
+                    st = st[keep[st + length // 2]]
+                per_spk[k].append(st)
         arrs = [np.concatenate(a) if a else np.zeros(0, np.int64) for a in per_spk]
         count = np.array([len(a) for a in arrs], dtype=np.int64)
         start = np.concatenate([[0], np.cumsum(count)[:-1]]).astype(np.int64)
@@ -202,6 +219,7 @@ def load_training_data(dump: PathLike, stats: StatsLike, utts: Union[PathLike, S
         raise FeatureError(f"statistics have no speaker {missing[0]} "
                            f"(they have: {', '.join(sorted(arrays))})")
     chunks: List[np.ndarray] = []
+    keeps: List[np.ndarray] = []
     spk_ids, utt_len, loaded = [], [], []
     order = sorted(range(len(pairs)), key=lambda i: (speakers.index(pairs[i][0]), i))
     n_dims = None
@@ -211,16 +229,18 @@ def load_training_data(dump: PathLike, stats: StatsLike, utts: Union[PathLike, S
         feats = load_features(path)
         if feature_config is not None:
             check_compatible(feats, feature_config, where=str(path))
-        body = feats.body[feats.nonsilent(silence_db)]
+        body = feats.body
+        speech = feats.nonsilent(silence_db)
         mean, std = arrays[spk]
         if n_dims is None:
             n_dims = body.shape[1]
         if body.shape[1] != n_dims or mean.shape[0] != n_dims:
             raise FeatureError(f"{path}: {body.shape[1]} mcep dims, statistics have "
                                f"{mean.shape[0]}, other files {n_dims}")
-        if len(body) == 0:
+        if not np.any(speech):
             continue
         chunks.append(((body - mean) / std).astype(np.float32))
+        keeps.append(speech)
         spk_ids.append(speakers.index(spk))
         utt_len.append(len(body))
         loaded.append((spk, utt))
@@ -233,10 +253,12 @@ def load_training_data(dump: PathLike, stats: StatsLike, utts: Union[PathLike, S
     spk_start = np.concatenate([[0], np.cumsum(spk_count)[:-1]]).astype(np.int64)
     frames = torch.from_numpy(np.concatenate(chunks))
     spk = torch.from_numpy(np.repeat(spk_a, utt_len_a))
+    keep = torch.from_numpy(np.concatenate(keeps))
     return TrainingData(frames=frames.to(device), spk=spk.to(device), speakers=speakers,
                         spk_start=spk_start, spk_count=spk_count, utt_start=utt_start,
                         utt_len=utt_len_a, utt_spk=spk_a, stats={s: arrays[s] for s in speakers},
-                        stats_dicts={s: dicts[s] for s in speakers}, utts=loaded)
+                        stats_dicts={s: dicts[s] for s in speakers}, utts=loaded,
+                        keep=keep.to(device))
 
 
 class Sampler:
@@ -246,24 +268,34 @@ class Sampler:
     ----------
     data : TrainingData
     unit : int
-        Frames per critic unit (1 for the frame critic, ``model.segment`` for conv).
+        Frames per critic unit (1 for the frame critic, ``model.segment`` for conv, and
+        for arch "conv" the length of the training segments too).
     generator : torch.Generator
         On the data's device; the only source of randomness (checkpoint its state).
     context : int
-        ``model.context``: frames on each side of the encoder's input windows. The
-        encoder inputs returned by :meth:`vae_batch`, :meth:`units_not_of` and
-        :meth:`adversarial` are then windows (frames t-k..t+k of the same utterance,
+        Frames on each side of the encoder's input windows built here
+        (``ModelConfig.sampler_context``). The encoder inputs returned by
+        :meth:`vae_batch`, :meth:`units_not_of` and :meth:`adversarial` are then
+        windows (frames t-k..t+k of the same utterance, silent frames included,
         concatenated, indices clamped to the utterance: edge replication), gathered
         from the one frame tensor; with 0 they are the frames (the same draws either way).
+    segments : bool
+        Arch "conv": :meth:`vae_batch` draws segments of ``unit`` frames (with the
+        mask of their non-silent frames) instead of single frames.
+
+    Only non-silent frames are drawn (centre frames of units and windows, see
+    :meth:`TrainingData.unit_starts`).
     """
 
-    def __init__(self, data: TrainingData, unit: int, generator, context: int = 0):
+    def __init__(self, data: TrainingData, unit: int, generator, context: int = 0,
+                 segments: bool = False):
         import torch
 
         self.data = data
         self.unit = int(unit)
         self.gen = generator
         self.context = int(context)
+        self.segments = bool(segments)
         if self.context < 0:
             raise ValueError(f"Sampler: context={context} must be >= 0")
         dev = data.frames.device
@@ -271,13 +303,15 @@ class Sampler:
         empty = [data.speakers[k] for k in range(data.n_speakers) if count[k] == 0]
         if empty:
             raise FeatureError(f"speaker {empty[0]} has no utterance of at least {self.unit} "
-                               "non-silent frames (lower model.segment)")
+                               "frames around a non-silent one (lower model.segment)")
         self.starts = torch.from_numpy(starts).to(dev)
         self.start = torch.from_numpy(start).to(dev)
         self.count = torch.from_numpy(count).to(dev)
         self.n_units = int(len(starts))
         self.offsets = torch.arange(self.unit, device=dev)
         self.single_speaker = data.n_speakers == 1
+        # rows drawn as training frames: the non-silent ones (None = every row)
+        self.rows = None if data.keep is None else torch.nonzero(data.keep)[:, 0]
         if self.context > 0:
             first, last = data.frame_bounds()
             self.first = torch.from_numpy(first).to(dev)
@@ -293,39 +327,53 @@ class Sampler:
         return gather_windows(self.data.frames, rows, self.first[rows], self.last[rows],
                               self.context)
 
-    def frames(self, n: int):
-        """``n`` random frames: x (n, D), speaker ids (n,)."""
+    def _rows(self, n: int):
         import torch
 
-        idx = torch.randint(0, self.data.n_frames, (n,), generator=self.gen,
-                            device=self.data.frames.device)
+        dev = self.data.frames.device
+        if self.rows is None:
+            return torch.randint(0, self.data.n_frames, (n,), generator=self.gen, device=dev)
+        i = torch.randint(0, len(self.rows), (n,), generator=self.gen, device=dev)
+        return self.rows[i]
+
+    def frames(self, n: int):
+        """``n`` random non-silent frames: x (n, D), speaker ids (n,)."""
+        idx = self._rows(n)
         return self.data.frames[idx], self.data.spk[idx]
 
     def vae_batch(self, n: int):
-        """``n`` random frames with their encoder inputs: x (n, D), speaker ids (n,),
-        encoder input (n, (2k+1) D) (``x`` itself with context 0).
+        """A batch for the VAE loss: ``(x, spk, encoder input, mask)``.
 
-        Draws exactly what :meth:`frames` draws.
+        * frames (default): ``n`` random non-silent frames x (n, D), speaker ids (n,),
+          encoder input (n, (2k+1) D) (``x`` itself with context 0) and mask None;
+          draws exactly what :meth:`frames` draws;
+        * ``segments``: ``max(1, n // unit)`` random segments x (m, L, D), speaker ids
+          (m,), encoder input ``x`` and the mask (m, L) of their non-silent frames.
         """
-        if self.context == 0:
-            x, spk = self.frames(n)
-            return x, spk, x
+        if self.segments:
+            rows = self._unit_rows(self._draw_units(max(1, n // self.unit)))
+            x = self.data.frames[rows]
+            keep = None if self.data.keep is None else self.data.keep[rows]
+            return x, self.data.spk[rows[:, 0]], x, keep
+        idx = self._rows(n)
+        x = self.data.frames[idx]
+        return x, self.data.spk[idx], (x if self.context == 0 else self.windows(idx)), None
+
+    def _draw_units(self, n: int):
         import torch
 
-        idx = torch.randint(0, self.data.n_frames, (n,), generator=self.gen,
-                            device=self.data.frames.device)
-        return self.data.frames[idx], self.data.spk[idx], self.windows(idx)
+        return torch.randint(0, self.n_units, (n,), generator=self.gen, device=self.starts.device)
+
+    def _unit_rows(self, u):
+        return self.starts[u][:, None] + self.offsets  # (n, L)
 
     def _gather(self, u):
-        rows = self.starts[u][:, None] + self.offsets  # (n, L)
+        rows = self._unit_rows(u)
         return self.data.frames[rows], self.data.spk[rows[:, 0]]
 
     def units(self, n: int):
         """``n`` random real units: x (n, L, D), speaker ids (n,)."""
-        import torch
-
-        u = torch.randint(0, self.n_units, (n,), generator=self.gen, device=self.starts.device)
-        return self._gather(u)
+        return self._gather(self._draw_units(n))
 
     def units_not_of(self, spk):
         """One random unit per entry of ``spk`` (n,), each from a *different* speaker.
@@ -352,7 +400,7 @@ class Sampler:
             v = v + cnt * (v >= self.start[spk]).long()
         if self.context == 0:
             return self._gather(v)[0]
-        return self.windows(self.starts[v][:, None] + self.offsets)
+        return self.windows(self._unit_rows(v))
 
     def adversarial(self, n: int):
         """Real units of speakers s and source units of other speakers, to be converted to s.

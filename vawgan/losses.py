@@ -31,16 +31,35 @@ import torch
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
-def gaussian_nll(x: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+def _frame_mean(per_frame: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Mean over frames, or over the frames of ``mask`` (same shape) when given."""
+    if mask is None:
+        return per_frame.mean()
+    if mask.shape != per_frame.shape:
+        raise ValueError(f"mask {tuple(mask.shape)} does not match the frames "
+                         f"{tuple(per_frame.shape)}")
+    m = mask.to(per_frame.dtype)
+    return (per_frame * m).sum() / m.sum().clamp_min(1.0)
+
+
+def gaussian_nll(x: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor,
+                 weight: torch.Tensor | None = None,
+                 mask: torch.Tensor | None = None) -> torch.Tensor:
     """Gaussian negative log-likelihood, summed over the last dim, mean over the rest.
 
-    ``0.5 * sum_d [log(2 pi) + logvar_d + (x_d - mean_d)^2 / exp(logvar_d)]``
+    ``0.5 * sum_d w_d [log(2 pi) + logvar_d + (x_d - mean_d)^2 / exp(logvar_d)]``
+    (``w_d = 1`` without ``weight``).
 
     Parameters
     ----------
     x, mean : Tensor, shape (..., D)
     logvar : Tensor, broadcastable to (..., D)
         E.g. (D,) for a learned per-dim variance, zeros for unit variance.
+    weight : Tensor, shape (D,), optional
+        Per-dim weights (``vawgan.trainstep.rec_weights``).
+    mask : BoolTensor, shape (...), optional
+        Frames that count (e.g. the non-silent frames of segments); the mean is over
+        them.
 
     Returns
     -------
@@ -50,10 +69,15 @@ def gaussian_nll(x: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> t
     if x.shape != mean.shape:
         raise ValueError(f"gaussian_nll: x {tuple(x.shape)} and mean {tuple(mean.shape)} differ")
     per = logvar + (x - mean).pow(2) * torch.exp(-logvar)
-    return 0.5 * (per.sum(dim=-1).mean() + x.shape[-1] * _LOG_2PI)
+    if weight is None and mask is None:
+        return 0.5 * (per.sum(dim=-1).mean() + x.shape[-1] * _LOG_2PI)
+    if weight is None:
+        return 0.5 * (_frame_mean(per.sum(dim=-1), mask) + x.shape[-1] * _LOG_2PI)
+    return 0.5 * _frame_mean(((per + _LOG_2PI) * weight).sum(dim=-1), mask)
 
 
-def kl_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+def kl_standard_normal(mu: torch.Tensor, logvar: torch.Tensor,
+                       mask: torch.Tensor | None = None) -> torch.Tensor:
     """KL(N(mu, exp(logvar)) || N(0, I)), summed over the last dim, mean over the rest.
 
     ``0.5 * sum_k [mu_k^2 + exp(logvar_k) - 1 - logvar_k]``
@@ -61,6 +85,8 @@ def kl_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     Parameters
     ----------
     mu, logvar : Tensor, shape (..., K)
+    mask : BoolTensor, shape (...), optional
+        Frames that count; the mean is over them.
 
     Returns
     -------
@@ -69,7 +95,8 @@ def kl_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     if mu.shape != logvar.shape:
         raise ValueError(f"kl_standard_normal: mu {tuple(mu.shape)} and logvar "
                          f"{tuple(logvar.shape)} differ")
-    return 0.5 * (mu.pow(2) + torch.exp(logvar) - 1.0 - logvar).sum(dim=-1).mean()
+    per = 0.5 * (mu.pow(2) + torch.exp(logvar) - 1.0 - logvar).sum(dim=-1)
+    return per.mean() if mask is None else _frame_mean(per, mask)
 
 
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor,
@@ -184,13 +211,15 @@ def active_units(mu: torch.Tensor, threshold: float = 0.01) -> torch.Tensor:
 
     Parameters
     ----------
-    mu : Tensor, shape (N, K)
-        Posterior means of a batch.
+    mu : Tensor, shape (N, K) or (N, L, K)
+        Posterior means of a batch (of frames, or of segments: all frames count).
 
     Returns
     -------
     Tensor, shape () (integer-valued, on mu's device: no host sync)
     """
+    if mu.dim() == 3:
+        mu = mu.reshape(-1, mu.shape[-1])
     if mu.dim() != 2 or mu.shape[0] < 2:
         raise ValueError(f"active_units: need (N >= 2, K) posterior means, got {tuple(mu.shape)}")
     return (mu.detach().var(dim=0) > threshold).sum()

@@ -100,6 +100,99 @@ def context_windows(x: torch.Tensor, context: int) -> torch.Tensor:
     return gather_windows(x, rows, rows[:1], rows[-1:], context)
 
 
+def sequence_windows(h: torch.Tensor, radius: int) -> torch.Tensor:
+    """Frames t-r..t+r of each frame t of each sequence, concatenated (edges replicated).
+
+    The temporal layers of arch "conv" (:class:`TemporalMLP`) use it; for one
+    utterance with ``radius = context`` it equals :func:`context_windows`.
+
+    Parameters
+    ----------
+    h : Tensor, shape (N, L, C)
+    radius : int
+        r >= 0; 0 returns ``h``.
+
+    Returns
+    -------
+    Tensor, shape (N, L, (2r+1) C)
+    """
+    if radius == 0:
+        return h
+    n = h.shape[1]
+    idx = torch.arange(-radius, n + radius, device=h.device).clamp(0, n - 1)
+    hp = h[:, idx]
+    return torch.cat([hp[:, j:j + n] for j in range(2 * radius + 1)], dim=-1)
+
+
+class TemporalMLP(nn.Module):
+    """An MLP over sequences whose every hidden layer sees neighbouring frames.
+
+    Layer i maps the window of +-``radii[i]`` frames of the layer below
+    (:func:`sequence_windows`, edges replicated) through a linear map and a LeakyReLU:
+    a 1-D convolution of kernel ``2 r + 1``, written as a gather and one matrix product
+    (faster than ``nn.Conv1d`` for these sizes on a CPU, and the same in ONNX). The
+    output layer is frame-wise. The receptive field is ``+-sum(radii)`` frames.
+
+    Parameters
+    ----------
+    n_in, hidden, n_out : int
+    radii : sequence of int
+        One per hidden layer.
+    slope : float
+    """
+
+    def __init__(self, n_in: int, hidden: int, n_out: int, radii, slope: float):
+        super().__init__()
+        self.radii = [int(r) for r in radii]
+        layers = []
+        d = n_in
+        for r in self.radii:
+            layers.append(nn.Linear((2 * r + 1) * d, hidden))
+            d = hidden
+        self.layers = nn.ModuleList(layers)
+        self.act = nn.LeakyReLU(slope)
+        self.out = nn.Linear(d, n_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, L, n_in) -> (N, L, n_out)."""
+        h = x
+        for r, lin in zip(self.radii, self.layers):
+            h = self.act(lin(sequence_windows(h, r)))
+        return self.out(h)
+
+
+class ConvEncoder(nn.Module):
+    """q(z|x) over sequences (arch "conv"): a :class:`TemporalMLP` of radii
+    ``context, r, r, ...`` (r = ``gen_kernel // 2``).
+
+    Parameters
+    ----------
+    cfg : ModelConfig
+    n_dims : int
+    """
+
+    def __init__(self, cfg: ModelConfig, n_dims: int = N_DIMS):
+        super().__init__()
+        self.z_dim = cfg.z_dim
+        r = cfg.gen_kernel // 2
+        self.net = TemporalMLP(n_dims, cfg.hidden, 2 * cfg.z_dim,
+                               [cfg.context] + [r] * (cfg.n_layers - 1), cfg.leaky_slope)
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """
+        Parameters
+        ----------
+        x : Tensor, shape (N, L, n_dims)
+            Sequences of normalized frames.
+
+        Returns
+        -------
+        mu, logvar : Tensor, shape (N, L, z_dim)
+        """
+        h = self.net(x)
+        return h[..., :self.z_dim], h[..., self.z_dim:]
+
+
 class Encoder(nn.Module):
     """q(z|x): a frame MLP returning the posterior mean and log-variance.
 
@@ -151,7 +244,13 @@ class Decoder(nn.Module):
         self.min_logvar = cfg.min_logvar
         self.embed = nn.Embedding(n_speakers, cfg.spk_dim)
         n_out = 2 * n_dims if self.variance == "frame" else n_dims
-        self.net = _mlp(cfg.z_dim + cfg.spk_dim, cfg.hidden, cfg.n_layers, n_out, cfg.leaky_slope)
+        self.temporal = cfg.arch == "conv"
+        if self.temporal:
+            self.net = TemporalMLP(cfg.z_dim + cfg.spk_dim, cfg.hidden, n_out,
+                                   [cfg.gen_kernel // 2] * cfg.n_layers, cfg.leaky_slope)
+        else:
+            self.net = _mlp(cfg.z_dim + cfg.spk_dim, cfg.hidden, cfg.n_layers, n_out,
+                            cfg.leaky_slope)
         if self.variance == "learned":
             self.logvar = nn.Parameter(torch.zeros(n_dims))
         else:
@@ -161,9 +260,10 @@ class Decoder(nn.Module):
         """
         Parameters
         ----------
-        z : Tensor, shape (..., z_dim)
+        z : Tensor, shape (..., z_dim); with arch "conv" (N, L, z_dim) sequences
         spk : LongTensor, shape (...)
-            Target speaker ids (same leading shape as ``z``).
+            Target speaker ids (same leading shape as ``z``); with arch "conv" one per
+            sequence, shape (N,).
 
         Returns
         -------
@@ -173,7 +273,10 @@ class Decoder(nn.Module):
             Output log-variance, bounded below by ``min_logvar`` (softly); zeros of
             shape (n_dims,) for ``"unit"``; broadcastable against ``mean``.
         """
-        h = self.net(torch.cat([z, self.embed(spk)], dim=-1))
+        e = self.embed(spk)
+        if self.temporal:
+            e = e[:, None, :].expand(-1, z.shape[1], -1)
+        h = self.net(torch.cat([z, e], dim=-1))
         if self.variance == "frame":
             mean, lv = h[..., :self.n_dims], h[..., self.n_dims:]
         elif self.variance == "learned":
@@ -283,7 +386,7 @@ class VAWGAN(nn.Module):
         self.cfg = cfg
         self.n_speakers = n_speakers
         self.n_dims = n_dims
-        self.encoder = Encoder(cfg, n_dims)
+        self.encoder = ConvEncoder(cfg, n_dims) if cfg.arch == "conv" else Encoder(cfg, n_dims)
         self.decoder = Decoder(cfg, n_speakers, n_dims)
         critic_cls = ConvCritic if cfg.critic_arch == "conv" else FrameCritic
         self.critic = critic_cls(cfg, n_speakers, n_dims)
@@ -293,18 +396,22 @@ class VAWGAN(nn.Module):
         """Normalized frames -> normalized frames of the target speaker(s).
 
         Encodes with the posterior mean (no sampling) and returns the decoder mean.
-        With ``context > 0``, ``x`` is one utterance: its windows are built here
-        (:func:`context_windows`).
+        ``x`` is one utterance: with ``context > 0`` its windows are built here
+        (:func:`context_windows`); arch "conv" runs over it as one sequence.
 
         Parameters
         ----------
         x : Tensor, shape (T, n_dims)
         target : LongTensor, shape () or (T,)
+            With arch "conv", one target for the utterance (shape () or (1,)).
 
         Returns
         -------
         Tensor, shape (T, n_dims)
         """
+        if self.cfg.arch == "conv":
+            mu, _ = self.encoder(x[None])
+            return self.decoder(mu, target.reshape(-1)[:1])[0][0]
         mu, _ = self.encoder(context_windows(x, self.cfg.context))
         if target.dim() == 0:
             target = target.expand(x.shape[0])

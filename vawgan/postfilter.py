@@ -133,17 +133,22 @@ def auto_smooth_bins(n_frames: int, n_fft: int = 256, min_estimates: int = 4) ->
     return min(w, 2 * (n_fft // 2) + 1)  # at most the whole spectrum
 
 
-def _smooth_power_db(ms_db: np.ndarray, width: int) -> np.ndarray:
-    """Moving average of linear power over ``width`` bins, mirrored at 0 and Nyquist."""
+def _smooth_db(ms_db: np.ndarray, width: int) -> np.ndarray:
+    """Moving average of the dB values over ``width`` bins, mirrored at 0 and Nyquist.
+
+    In dB, not in linear power: the speaker statistic (``SpeakerStats.ms``) is a mean
+    of per-utterance dB periodograms, i.e. a mean of logs, and the utterance side must
+    be computed the same way. Averaging linear power instead raises a few-segment
+    periodogram's level by up to 2.5 dB (the log of a chi-square variable with 2 degrees
+    of freedom is 2.5 dB below the log of its mean), so the gain came out biased low.
+    """
     if width <= 1:
         return ms_db
-    p = 10.0 ** (ms_db / 10.0)
     h = width // 2
-    mode = "reflect" if p.shape[0] > h else "edge"  # reflect: real spectra are symmetric
-    padded = np.pad(p, ((h, h), (0, 0)), mode=mode)
-    c = np.cumsum(np.vstack([np.zeros((1, p.shape[1])), padded]), axis=0)
-    avg = (c[width:] - c[:-width]) / width
-    return 10.0 * np.log10(np.maximum(avg, 1e-20))
+    mode = "reflect" if ms_db.shape[0] > h else "edge"  # reflect: real spectra are symmetric
+    padded = np.pad(ms_db, ((h, h), (0, 0)), mode=mode)
+    c = np.cumsum(np.vstack([np.zeros((1, ms_db.shape[1])), padded]), axis=0)
+    return (c[width:] - c[:-width]) / width
 
 
 def ms_gain_db(mcep_body: np.ndarray, target_ms: np.ndarray, alpha: float = 1.0,
@@ -157,8 +162,10 @@ def ms_gain_db(mcep_body: np.ndarray, target_ms: np.ndarray, alpha: float = 1.0,
 
     with :math:`\\mathrm{MS}^x` the utterance's own modulation spectrum
     (:func:`vawgan.metrics.modulation_spectrum`, same ``n_fft``) and
-    :math:`\\mathcal{S}` a moving average of linear power over ``smooth_bins`` bins
-    (same on both sides, so a target equal to the utterance's MS gives G = 0 exactly).
+    :math:`\\mathcal{S}` a moving average of the dB values over ``smooth_bins`` bins
+    (same on both sides, so a target equal to the utterance's MS gives G = 0 exactly;
+    in dB because the speaker statistic is a mean of dB periodograms, see
+    :func:`_smooth_db`).
     The DC bin of both spectra is replaced by bin 1 first: after mean removal it is
     degenerate (exactly zero for an utterance within one segment).
 
@@ -194,7 +201,7 @@ def ms_gain_db(mcep_body: np.ndarray, target_ms: np.ndarray, alpha: float = 1.0,
     # DC: after mean removal it is degenerate (0 for T <= n_fft); use bin 1's level
     ms_t, ms_x = ms_t.copy(), ms_x.copy()
     ms_t[0], ms_x[0] = ms_t[1], ms_x[1]
-    gain = alpha * (_smooth_power_db(ms_t, smooth_bins) - _smooth_power_db(ms_x, smooth_bins))
+    gain = alpha * (_smooth_db(ms_t, smooth_bins) - _smooth_db(ms_x, smooth_bins))
     if max_gain_db is not None:
         gain = np.clip(gain, -max_gain_db, max_gain_db)
     return gain

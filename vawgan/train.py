@@ -112,7 +112,9 @@ class Trainer:
         self.model = build_model(cfg.model, data.n_speakers, data.n_dims).to(self.device)
         gen = torch.Generator(device=self.device)
         gen.manual_seed(self.tc.seed)
-        self.sampler = Sampler(data, cfg.model.unit_length(), gen, context=cfg.model.context)
+        self.sampler = Sampler(data, cfg.model.unit_length(), gen,
+                               context=cfg.model.sampler_context(),
+                               segments=cfg.model.arch == "conv")
         self.runner = StepRunner(self.model, cfg, self.sampler)
         self.graphed = None
         if self.device.type == "cuda" and self.tc.cuda_graph:

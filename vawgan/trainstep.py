@@ -23,6 +23,11 @@ With ``model.context = k > 0`` every encoder call gets windows of frames t-k..t+
 (from the sampler: :meth:`~vawgan.data.Sampler.vae_batch`, ``units_not_of``,
 ``adversarial``); the reconstruction target is the centre frame and the critics see
 decoder outputs and real frames/segments as with k = 0.
+
+With ``model.arch = "conv"`` the VAE batches are segments of ``model.segment``
+consecutive frames (silent frames included as context, masked out of the losses) and
+the adversarial branch converts whole source segments, so the decoder is trained, and
+judged by the critic, on the trajectories it outputs at conversion.
 """
 
 from __future__ import annotations
@@ -71,6 +76,9 @@ class StepRunner:
         self.opt_critic = torch.optim.Adam(self.critic_params, lr=self.tc.lr_critic,
                                            betas=self.tc.critic_betas_pair(), **kw)
         self.bf16 = resolve_precision(self.tc.precision, dev) == "bf16"
+        self.adv_mean = self.tc.adv_input == "mean"
+        self.segments = sampler.segments
+        self.rec_w = rec_weights(self.tc.rec_weight, sampler.data, dev)
         self.batch = self.tc.batch_size
         self.unit = sampler.unit
         self.n_units = max(1, self.batch // self.unit)  # critic items per step
@@ -133,12 +141,12 @@ class StepRunner:
         return out.float()
 
     # ------------------------------------------------------------------ pieces
-    def _vae_terms(self, x: torch.Tensor, spk: torch.Tensor, xin: torch.Tensor):
+    def _vae_terms(self, x: torch.Tensor, spk: torch.Tensor, xin: torch.Tensor, mask=None):
         mu, lv = self.enc(xin)
         z = reparameterize(mu, lv, self.gen)
         mean, dlv = self.dec(z, spk)
-        rec = gaussian_nll(x, mean, dlv)
-        kl = kl_standard_normal(mu, lv)
+        rec = gaussian_nll(x, mean, dlv, self.rec_w, mask)
+        kl = kl_standard_normal(mu, lv, mask)
         return rec, kl, mu, lv, dlv
 
     @staticmethod
@@ -151,9 +159,13 @@ class StepRunner:
     def _fake(self, source: torch.Tensor, spk: torch.Tensor) -> torch.Tensor:
         """decode(z(source), spk) with the VAE frozen: encoder inputs (n, L, Din) ->
         (n, L, D) (Din = D, or the window size with context)."""
+        if self.segments:  # arch "conv": each unit is a sequence
+            mu, lv = self.enc(source)
+            z = mu if self.adv_mean else reparameterize(mu, lv, self.gen)
+            return self.dec(z, spk)[0]
         n, L, Din = source.shape
         mu, lv = self.enc(source.reshape(n * L, Din))
-        z = reparameterize(mu, lv, self.gen)
+        z = mu if self.adv_mean else reparameterize(mu, lv, self.gen)
         mean, _ = self.dec(z, spk.repeat_interleave(L))
         return mean.reshape(n, L, mean.shape[-1])
 
@@ -168,8 +180,8 @@ class StepRunner:
     # ------------------------------------------------------------------ steps
     def vae_step(self) -> Metrics:
         """Phase 1: one encoder + decoder step on the VAE loss."""
-        x, spk, xin = self.sampler.vae_batch(self.batch)
-        rec, kl, mu, lv, dlv = self._vae_terms(x, spk, xin)
+        x, spk, xin, mask = self.sampler.vae_batch(self.batch)
+        rec, kl, mu, lv, dlv = self._vae_terms(x, spk, xin, mask)
         loss = rec + self.tc.kl_weight * kl
         self.opt_enc.zero_grad(set_to_none=True)
         self.opt_dec.zero_grad(set_to_none=True)
@@ -202,21 +214,27 @@ class StepRunner:
         """The device work of :meth:`gan_step` (no host logic: CUDA-graph capturable)."""
         m = self.critic_steps(self.tc.n_critic)
         # generator: VAE batch of frames + adversarial batch of other-speaker units
-        x, spk, xin = self.sampler.vae_batch(self.batch)
+        x, spk, xin, mask = self.sampler.vae_batch(self.batch)
         tgt = self.sampler.units(self.n_units)[1]
         src = self.sampler.units_not_of(tgt)  # encoder inputs (n, L, Din)
         n, L, Din = src.shape
-        B, D = x.shape
-        mu_all, lv_all = self.enc(torch.cat([xin, src.reshape(n * L, Din)]))
+        B, D = x.shape[0], x.shape[-1]
+        if self.segments:  # arch "conv": VAE segments and source units are sequences
+            enc_in, dec_spk = torch.cat([xin, src]), torch.cat([spk, tgt])
+        else:
+            enc_in = torch.cat([xin, src.reshape(n * L, Din)])
+            dec_spk = torch.cat([spk, tgt.repeat_interleave(L)])
+        mu_all, lv_all = self.enc(enc_in)
         z_all = reparameterize(mu_all, lv_all, self.gen)
-        z_adv = z_all[B:].detach()  # the adversarial loss never reaches the encoder
-        mean_all, dlv_all = self.dec(torch.cat([z_all[:B], z_adv]),
-                                torch.cat([spk, tgt.repeat_interleave(L)]))
+        # the adversarial loss never reaches the encoder; with adv_input "mean" the
+        # adversarial branch decodes what conversion decodes, the posterior mean
+        z_adv = (mu_all if self.adv_mean else z_all)[B:].detach()
+        mean_all, dlv_all = self.dec(torch.cat([z_all[:B], z_adv]), dec_spk)
         mu, lv = mu_all[:B], lv_all[:B]
         mean = mean_all[:B]
-        dlv = dlv_all[:B] if dlv_all.dim() == 2 else dlv_all
-        rec = gaussian_nll(x, mean, dlv)
-        kl = kl_standard_normal(mu, lv)
+        dlv = dlv_all[:B] if dlv_all.dim() > 1 else dlv_all
+        rec = gaussian_nll(x, mean, dlv, self.rec_w, mask)
+        kl = kl_standard_normal(mu, lv, mask)
         adv = generator_adv_loss(self.critic, mean_all[B:].reshape(n, L, D), tgt)
         if self.tc.adv_balance == "fixed":
             w = self.tc.adv_weight
@@ -256,6 +274,34 @@ class StepRunner:
 
     def all_param_groups(self) -> List[List[torch.nn.Parameter]]:
         return [self.enc_params, self.dec_params, self.critic_params]
+
+
+def rec_weights(kind: str, data, device, mcd_dims: int = 24):
+    """Per-dim weights of the reconstruction NLL (``train.rec_weight``), or None.
+
+    ``"mcd"``: the training frames are z-scored per speaker, but MCD measures raw
+    c1..c24, where the low orders have the largest scale. Dim d <= ``mcd_dims`` gets
+    ``1 + s_d^2 / mean_{d' <= mcd_dims} s_{d'}^2`` with ``s_d^2`` the speakers' mean
+    variance of c_d (``mcep_std``), the others 1; normalized to mean 1 over dims, so
+    the balance against the KL term is kept.
+
+    Returns
+    -------
+    Tensor, shape (D,), or None for ``"uniform"``
+    """
+    import numpy as np
+
+    if kind == "uniform":
+        return None
+    if kind != "mcd":
+        raise ValueError(f"rec_weight {kind!r}: use 'uniform' or 'mcd'")
+    var = np.mean([np.asarray(std, dtype=np.float64) ** 2 for _, std in data.stats.values()],
+                  axis=0)
+    k = min(mcd_dims, len(var))
+    w = np.ones(len(var))
+    w[:k] += var[:k] / var[:k].mean()
+    w /= w.mean()
+    return torch.as_tensor(w, dtype=torch.float32, device=device)
 
 
 def resolve_precision(name: str, device) -> str:

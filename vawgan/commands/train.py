@@ -52,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
     data = load_training_data(args.dump, args.stats, args.utts_file,
                               silence_db=cfg.feature.silence_db, feature_config=cfg.feature,
                               device=device, progress=progress)
-    print(f"vawgan train: {data.n_frames} frames, {len(data.utt_len)} utterances, "
+    print(f"vawgan train: {data.n_speech} non-silent frames (of {data.n_frames}), "
+          f"{len(data.utt_len)} utterances, "
           f"{data.n_speakers} speakers ({', '.join(data.speakers)}); device {device}, "
           f"{threads} CPU threads")
     trainer = Trainer(cfg, data, outdir, device=device, progress=progress)

@@ -31,7 +31,11 @@ def main(argv=None) -> int:
     ap.add_argument("--data", type=Path, required=True, help="data/<tag> with dev.list")
     ap.add_argument("--bundle", action="append", required=True, metavar="NAME=PATH")
     ap.add_argument("--pairs", default=" ".join(HEADLINE))
-    ap.add_argument("--postfilter", default="none", help="none, gv, ms or a comma list")
+    ap.add_argument("--postfilter", default="none",
+                    help="none, gv, ms or a comma list; KIND@ALPHA for a strength below 1 "
+                         "(e.g. none,gv,gv@0.5)")
+    ap.add_argument("--gv-ratios", action="store_true",
+                    help="also print log10(GV_conv / GV_target) per dim (mean over pairs)")
     ap.add_argument("--out", type=Path, default=None, help="also write the table here")
     args = ap.parse_args(argv)
 
@@ -63,12 +67,15 @@ def main(argv=None) -> int:
         bundle = load_bundle(path)
         silence_db = bundle.config.feature.silence_db
         ms_fft = bundle.config.stats.ms_fft
-        for pf in args.postfilter.split(","):
-            acc = {k: [] for k in ("mcd", "f0_rmse", "gvd", "msd")}
+        for spec_pf in args.postfilter.split(","):
+            pf, _, alpha = spec_pf.partition("@")
+            alpha = float(alpha) if alpha else 1.0
+            acc = {k: [] for k in ("mcd", "f0_rmse", "gvd", "gvd24", "msd")}
+            ratios = []
             for src, tgt in pairs:
                 utts = [u for u in dev.get(src, []) if u in dev.get(tgt, [])]
                 sst = speaker_source_stats(bundle, src)
-                conv = [convert_features(bundle, get(src, u), tgt, sst, pf) for u in utts]
+                conv = [convert_features(bundle, get(src, u), tgt, sst, pf, alpha) for u in utts]
                 refs = [get(tgt, u) for u in utts]
                 cmp = [utterance_metrics(c, silence_db=silence_db, ref=r)
                        for c, r in zip(conv, refs)]
@@ -77,15 +84,23 @@ def main(argv=None) -> int:
                 gv_c, ms_c = set_gv_ms([stat_frames(c, silence_db) for c in conv], ms_fft)
                 gv_r, ms_r = set_gv_ms([stat_frames(r, silence_db) for r in refs], ms_fft)
                 acc["gvd"].append(metrics.gv_distance(gv_c, gv_r))
+                acc["gvd24"].append(metrics.gv_distance(gv_c[:24], gv_r[:24]))
+                ratios.append(np.log10(gv_c / gv_r))
                 acc["msd"].append(metrics.ms_distance(ms_c, ms_r, n_fft=ms_fft, precomputed=True))
             row = {k: float(np.mean(v)) for k, v in acc.items()}
-            row["system"] = name if pf == "none" else f"{name}+{pf}"
+            row["system"] = name if pf == "none" else f"{name}+{spec_pf}"
             rows.append(row)
             print(f"{row['system']:24s} MCD {row['mcd']:.3f}  F0 {row['f0_rmse']:.1f} Hz  "
-                  f"GVD {row['gvd']:.3f}  MSD {row['msd']:.2f}", flush=True)
-    table = ["| system | MCD [dB] | F0 RMSE [Hz] | GVD | MSD [dB] |", "| --- | ---: | ---: | ---: | ---: |"]
+                  f"GVD {row['gvd']:.3f} (c1..c24 {row['gvd24']:.3f})  MSD {row['msd']:.2f}",
+                  flush=True)
+            if args.gv_ratios:
+                r = np.mean(ratios, axis=0)
+                print("  log10 GV ratio per dim: " + " ".join(f"{v:+.2f}" for v in r), flush=True)
+    table = ["| system | MCD [dB] | F0 RMSE [Hz] | GVD | GVD c1..c24 | MSD [dB] |",
+             "| --- | ---: | ---: | ---: | ---: | ---: |"]
     table += [f"| {r['system']} | {r['mcd']:.3f} | {r['f0_rmse']:.1f} | {r['gvd']:.3f} | "
-              f"{r['msd']:.2f} |" for r in rows if all(math.isfinite(r[k]) for k in ("mcd", "gvd"))]
+              f"{r['gvd24']:.3f} | {r['msd']:.2f} |" for r in rows
+              if all(math.isfinite(r[k]) for k in ("mcd", "gvd"))]
     text = (f"Feature-level dev comparison, pairs {' '.join(f'{s}-{t}' for s, t in pairs)} "
             "(mean over pairs)\n\n" + "\n".join(table) + "\n")
     if args.out:
