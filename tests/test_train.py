@@ -560,3 +560,46 @@ def test_rec_weight_mcd_weights_low_orders():
     # the mask averages over its frames only
     mask = torch.tensor([True, False, True, True, False, False, True])
     assert torch.allclose(gaussian_nll(x, m, lv, mask=mask), gaussian_nll(x[mask], m[mask], lv))
+
+
+def test_cosine_schedule_decays_phase1_to_the_phase3_rate(tmp_path, data):
+    cfg = tiny_cfg(train={"lr_schedule": "cosine", "lr_enc": 1e-3, "lr_dec": 2e-3,
+                          "lr_gan_scale": 0.1})
+    r = runner_for(cfg, data)
+    lrs = []
+    for step in (0, 6, 12):
+        r.set_phase_lr(1, step, 12)
+        lrs.append((r.opt_enc.param_groups[0]["lr"], r.opt_dec.param_groups[0]["lr"]))
+    assert lrs[0] == pytest.approx((1e-3, 2e-3))
+    assert lrs[1] == pytest.approx((0.55e-3, 1.1e-3))
+    assert lrs[2] == pytest.approx((1e-4, 2e-4))
+    # resume mid phase 1 is exact (the rate is a function of the step)
+    t = Trainer(cfg, data, tmp_path / "a", progress=False)
+    t.fit()
+    r1 = Trainer(cfg, data, tmp_path / "b", progress=False)
+    r1.fit(max_steps=5)
+    r2 = Trainer(cfg, data, tmp_path / "b", progress=False)
+    r2.load_checkpoint()
+    r2.fit()
+    for (k, a), c in zip(t.model.state_dict().items(), r2.model.state_dict().values()):
+        assert torch.equal(a, c), k
+
+
+def test_speaker_adversarial_classifier_learns_and_resumes(tmp_path, data):
+    cfg = tiny_cfg(train={"spk_adv_weight": 1.0, "vae_steps": 40, "gan_steps": 4})
+    t = Trainer(cfg, data, tmp_path / "a", progress=False)
+    assert t.runner.spk_cls is not None
+    assert not any(k.startswith("spk") for k in t.model.state_dict())  # not in the bundle
+    t.fit()
+    h = [x for x in _history(tmp_path / "a") if "spk_acc" in x]
+    assert h and all(0.0 <= x["spk_acc"] <= 1.0 for x in h)
+    assert {x["phase"] for x in h} == {1, 3}
+    r1 = Trainer(cfg, data, tmp_path / "b", progress=False)
+    r1.fit(max_steps=20)
+    r2 = Trainer(cfg, data, tmp_path / "b", progress=False)
+    r2.load_checkpoint()
+    r2.fit()
+    for (k, a), c in zip(t.model.state_dict().items(), r2.model.state_dict().values()):
+        assert torch.equal(a, c), k
+    for a, c in zip(t.runner.spk_cls.parameters(), r2.runner.spk_cls.parameters()):
+        assert torch.equal(a, c)

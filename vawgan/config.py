@@ -265,6 +265,13 @@ class TrainConfig:
     #: or "mcd" (c1..c24 weighted up by their mean squared natural scale across the
     #: training speakers, toward what MCD measures; the weights average 1 over dims)
     rec_weight: str = "uniform"
+    #: encoder/decoder learning rates in phase 1: "constant", or "cosine": a half
+    #: cosine from lr_enc / lr_dec down to the phase-3 rate (lr * lr_gan_scale)
+    lr_schedule: str = "constant"
+    #: weight of the speaker-adversarial term on the latent code: a classifier learns
+    #: the speaker from the posterior mean while the encoder is pushed toward a uniform
+    #: prediction (less speaker information in z); 0 = off
+    spk_adv_weight: float = 0.0
 
     def __post_init__(self):
         for name in ("batch_size", "n_critic", "log_every", "ckpt_every", "adv_balance_every"):
@@ -276,7 +283,7 @@ class TrainConfig:
         for name in ("lr_enc", "lr_dec", "lr_critic", "lr_gan_scale"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"train.{name}={getattr(self, name)}: must be > 0")
-        for name in ("kl_weight", "gp_lambda", "adv_weight"):
+        for name in ("kl_weight", "gp_lambda", "adv_weight", "spk_adv_weight"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"train.{name}={getattr(self, name)}: must be >= 0")
         if self.adv_balance not in ("fixed", "adaptive"):
@@ -287,6 +294,8 @@ class TrainConfig:
             raise ConfigError(f"train.precision={self.precision!r}: use 'auto', 'fp32' or 'bf16'")
         if self.adv_input not in ("mean", "sample"):
             raise ConfigError(f"train.adv_input={self.adv_input!r}: use 'mean' or 'sample'")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ConfigError(f"train.lr_schedule={self.lr_schedule!r}: use 'constant' or 'cosine'")
         if self.rec_weight not in ("uniform", "mcd"):
             raise ConfigError(f"train.rec_weight={self.rec_weight!r}: use 'uniform' or 'mcd'")
         self.critic_betas_pair()

@@ -49,7 +49,7 @@ CKPT_NAME = "checkpoint.pt"
 CKPT_FORMAT = "vawgan-checkpoint"
 CKPT_VERSION = 1
 _LOG_KEYS = ("rec", "kl", "wdist", "gp", "critic_loss", "adv", "adv_w", "mu_abs", "sigma",
-             "active", "dec_logvar")
+             "active", "dec_logvar", "spk_acc")
 
 
 
@@ -138,7 +138,10 @@ class Trainer:
         ph = self.phase()
         if ph == 4:
             raise RuntimeError("training is finished")
-        if self.graphed is not None:
+        cosine = ph == 1 and self.tc.lr_schedule == "cosine"
+        if cosine:  # per-step learning rate (phase 1 then runs eagerly on CUDA too)
+            self.runner.set_phase_lr(1, self.step, self.p1)
+        if self.graphed is not None and not cosine:
             m = self.graphed.step(ph)
         elif ph == 1:
             m = self.runner.vae_step()

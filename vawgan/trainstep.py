@@ -76,6 +76,17 @@ class StepRunner:
         self.opt_critic = torch.optim.Adam(self.critic_params, lr=self.tc.lr_critic,
                                            betas=self.tc.critic_betas_pair(), **kw)
         self.bf16 = resolve_precision(self.tc.precision, dev) == "bf16"
+        # speaker-adversarial classifier on the posterior mean (training only: not part
+        # of the model or the bundle; its state is checkpointed with the optimizers)
+        self.spk_cls = None
+        if self.tc.spk_adv_weight > 0:
+            from .model import _mlp
+
+            mc = cfg.model
+            self.spk_cls = _mlp(mc.z_dim, mc.hidden, 1, model.n_speakers,
+                                mc.leaky_slope).to(dev)
+            self.cls_params = list(self.spk_cls.parameters())
+            self.opt_cls = torch.optim.Adam(self.cls_params, lr=self.tc.lr_enc, **kw)
         self.adv_mean = self.tc.adv_input == "mean"
         self.segments = sampler.segments
         self.rec_w = rec_weights(self.tc.rec_weight, sampler.data, dev)
@@ -90,16 +101,26 @@ class StepRunner:
         self.adv_estimated = False
 
     # ------------------------------------------------------------------ state
-    def set_phase_lr(self, phase: int) -> None:
-        """Learning rates of a phase (idempotent, so resume at any step is exact)."""
+    def set_phase_lr(self, phase: int, step: int = 0, phase_steps: int = 1) -> None:
+        """Learning rates of a phase, and with ``lr_schedule: cosine`` of step ``step``
+        of ``phase_steps`` in phase 1 (a function of the step only, so resume at any
+        step is exact)."""
         scale = self.tc.lr_gan_scale if phase == 3 else 1.0
+        if phase == 1 and self.tc.lr_schedule == "cosine":
+            import math
+
+            lo = self.tc.lr_gan_scale
+            scale = lo + (1.0 - lo) * 0.5 * (1.0 + math.cos(math.pi * step / max(phase_steps, 1)))
         for g in self.opt_enc.param_groups:
             g["lr"] = self.tc.lr_enc * scale
         for g in self.opt_dec.param_groups:
             g["lr"] = self.tc.lr_dec * scale
 
     def state_dict(self) -> Dict:
-        return {"opt_enc": self.opt_enc.state_dict(), "opt_dec": self.opt_dec.state_dict(),
+        extra = {}
+        if self.spk_cls is not None:
+            extra = {"spk_cls": self.spk_cls.state_dict(), "opt_cls": self.opt_cls.state_dict()}
+        return {**extra, "opt_enc": self.opt_enc.state_dict(), "opt_dec": self.opt_dec.state_dict(),
                 "opt_critic": self.opt_critic.state_dict(),
                 "gen": self.gen.get_state(),
                 "adv": {"w": self.adv_w.cpu(), "rec": self.acc_rec.cpu(),
@@ -110,6 +131,9 @@ class StepRunner:
         self.opt_enc.load_state_dict(d["opt_enc"])
         self.opt_dec.load_state_dict(d["opt_dec"])
         self.opt_critic.load_state_dict(d["opt_critic"])
+        if self.spk_cls is not None:
+            self.spk_cls.load_state_dict(d["spk_cls"])
+            self.opt_cls.load_state_dict(d["opt_cls"])
         self.gen.set_state(d["gen"].cpu() if self.device.type == "cpu" else d["gen"])
         self.adv_w.copy_(d["adv"]["w"])
         self.acc_rec.copy_(d["adv"]["rec"])
@@ -149,6 +173,25 @@ class StepRunner:
         kl = kl_standard_normal(mu, lv, mask)
         return rec, kl, mu, lv, dlv
 
+    def _speaker_adversarial(self, mu: torch.Tensor, spk: torch.Tensor):
+        """Train the speaker classifier on detached ``mu`` one step; return the
+        encoder's term (cross-entropy of its prediction to the uniform distribution,
+        minimized by the encoder) and the classifier's batch accuracy.
+
+        ``mu`` (B, K) with ``spk`` (B,), or segments (n, L, K) with ``spk`` (n,).
+        """
+        if mu.dim() == 3:
+            spk = spk[:, None].expand(-1, mu.shape[1])
+        flat, lab = mu.reshape(-1, mu.shape[-1]), spk.reshape(-1)
+        logits = self.spk_cls(flat.detach())
+        loss = torch.nn.functional.cross_entropy(logits, lab)
+        self.opt_cls.zero_grad(set_to_none=True)
+        loss.backward(inputs=self.cls_params)
+        self.opt_cls.step()
+        acc = (logits.detach().argmax(dim=-1) == lab).float().mean()
+        uniform = -torch.log_softmax(self.spk_cls(flat), dim=-1).mean()
+        return uniform, acc
+
     @staticmethod
     def _vae_metrics(rec, kl, mu, lv, dlv) -> Metrics:
         return {"rec": rec.detach(), "kl": kl.detach(), "mu_abs": mu.detach().abs().mean(),
@@ -183,12 +226,18 @@ class StepRunner:
         x, spk, xin, mask = self.sampler.vae_batch(self.batch)
         rec, kl, mu, lv, dlv = self._vae_terms(x, spk, xin, mask)
         loss = rec + self.tc.kl_weight * kl
+        if self.spk_cls is not None:
+            uniform, acc = self._speaker_adversarial(mu, spk)
+            loss = loss + self.tc.spk_adv_weight * uniform
         self.opt_enc.zero_grad(set_to_none=True)
         self.opt_dec.zero_grad(set_to_none=True)
         loss.backward(inputs=self.enc_params + self.dec_params)
         self.opt_enc.step()
         self.opt_dec.step()
-        return self._vae_metrics(rec, kl, mu, lv, dlv)
+        out = self._vae_metrics(rec, kl, mu, lv, dlv)
+        if self.spk_cls is not None:
+            out["spk_acc"] = acc
+        return out
 
     def critic_steps(self, k: int) -> Metrics:
         """``k`` critic steps with the VAE frozen; their data is drawn and converted at once.
@@ -243,6 +292,9 @@ class StepRunner:
             self.acc_rec += rec.detach().abs()
             self.acc_adv += adv.detach().abs()
         loss = rec + self.tc.kl_weight * kl + w * adv
+        if self.spk_cls is not None:
+            uniform, acc = self._speaker_adversarial(mu, spk)
+            loss = loss + self.tc.spk_adv_weight * uniform
         self.opt_enc.zero_grad(set_to_none=True)
         self.opt_dec.zero_grad(set_to_none=True)
         loss.backward(inputs=self.enc_params + self.dec_params)
@@ -250,6 +302,8 @@ class StepRunner:
         self.opt_dec.step()
         out = self._vae_metrics(rec, kl, mu, lv, dlv)
         out.update(m)
+        if self.spk_cls is not None:
+            out["spk_acc"] = acc
         out["adv"] = adv.detach()
         out["adv_w"] = (w.detach().clone() if torch.is_tensor(w)
                         else torch.full((), float(w), device=self.device))
