@@ -48,7 +48,7 @@ def test_identical_inputs_give_zero(corpus):
     res, feats = evaluate(ref, {"natural": ref}, jobs=2)
     s = res["systems"]["natural"]
     assert s["summary"]["n_utts"] == 2
-    for k in ("mcd", "f0_rmse", "vuv_error", "gv_distance", "ms_distance"):
+    for k in ("mcd", "f0_rmse", "vuv_error", "gv_distance", "gv_distance_mcd", "ms_distance"):
         assert s["summary"][k] == pytest.approx(0.0, abs=1e-12), k
     assert s["summary"]["logf0_corr"] == pytest.approx(1.0)
     assert set(s["utterances"]) == {"u1", "u2"}
@@ -62,6 +62,7 @@ def test_smoothing_is_detected_and_worse_than_vocoder(corpus):
     voc, smo = (res["systems"][n]["summary"] for n in ("voc", "smooth"))
     assert 0 < voc["mcd"] < smo["mcd"]
     assert voc["gv_distance"] < smo["gv_distance"]
+    assert voc["gv_distance_mcd"] < smo["gv_distance_mcd"]
     assert voc["ms_distance"] < smo["ms_distance"]
     # over-smoothing: the GV of the smoothed set is below the natural one in every dim
     gv = np.array(res["systems"]["smooth"]["gv"])
@@ -90,12 +91,12 @@ def test_recipe_tables_show_vuv_error_in_percent(monkeypatch):
     import evaluate_pairs
 
     summary = {"mcd": 6.5, "f0_rmse": 20.0, "logf0_corr": 0.7, "vuv_error": 0.125,
-               "gv_distance": 0.1, "ms_distance": None}
+               "gv_distance": 0.1, "gv_distance_mcd": 0.2, "ms_distance": None}
     results = {"A-B": {"systems": {"sys": {"summary": summary}}}}
     mean = evaluate_pairs.mean_over(results, ["A-B"], "sys")
     assert mean["vuv_error"] == 0.125 and mean["n_pairs"] == 1
     row = evaluate_pairs.table({"sys": mean}).splitlines()[2]
-    assert row == "| sys | 1 | 6.50 | 20.0 | 0.700 | 12.5 | 0.100 | n/a |"
+    assert row == "| sys | 1 | 6.50 | 20.0 | 0.700 | 12.5 | 0.100 | 0.200 | n/a |"
     assert format_metric("vuv_error", 0.125, "{:.1f}") == "12.5"
     assert format_metric("mcd", float("nan"), "{:.2f}") == "n/a"
 

@@ -26,7 +26,8 @@ from pathlib import Path
 HEADLINE = ["SF1-TF1", "SM1-TM1", "SF1-TM1", "SM1-TF1"]
 KEYS = [("mcd", "MCD [dB]", "{:.2f}"), ("f0_rmse", "F0 RMSE [Hz]", "{:.1f}"),
         ("logf0_corr", "log-F0 corr", "{:.3f}"), ("vuv_error", "V/UV err [%]", "{:.1f}"),
-        ("gv_distance", "GVD", "{:.3f}"), ("ms_distance", "MSD [dB]", "{:.2f}")]
+        ("gv_distance", "GVD", "{:.3f}"), ("gv_distance_mcd", "GVD c1..c24", "{:.3f}"),
+        ("ms_distance", "MSD [dB]", "{:.2f}")]
 
 
 def read_list(path: Path) -> dict:
