@@ -283,6 +283,8 @@ class Sampler:
         Arch "conv": :meth:`vae_batch` draws segments of ``unit`` frames (with the
         mask of their non-silent frames) instead of single frames.
 
+    Notes
+    -----
     Only non-silent frames are drawn (centre frames of units and windows, see
     :meth:`TrainingData.unit_starts`).
     """
