@@ -113,7 +113,7 @@ def test_cli_json_md_list_files_and_bad_file(corpus, tmp_path, capsys):
                "--system", f"smooth={lst}", "--out-json", str(tmp_path / "r.json"),
                "--out-md", str(tmp_path / "r.md"), "--jobs", "2"])
     out = capsys.readouterr().out
-    assert rc == 0
+    assert rc == 1  # an unreadable file: listed, left out, and the exit code says so
     res = json.loads((tmp_path / "r.json").read_text())
     assert res["format"] == "vawgan-evaluate"
     assert list(res["systems"]) == ["natural", "smooth"]

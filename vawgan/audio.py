@@ -7,6 +7,7 @@ resampled (librosa, soxr) to the working rate.
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import warnings
@@ -28,6 +29,54 @@ class ClippingWarning(UserWarning):
     """The input has many full-scale samples; it is processed anyway."""
 
 
+class TruncatedAudioWarning(UserWarning):
+    """A WAV file holds fewer samples than its header announces; what is there is used."""
+
+
+class ChannelWarning(UserWarning):
+    """The channels of the input cancel in a mono mix; one channel is used."""
+
+
+def _sf_message(e: Exception) -> str:
+    """libsndfile's reason without its "Error opening <name>: " prefix."""
+    msg = str(e).splitlines()[0] if str(e) else ""
+    if msg.startswith("Error opening") and ": " in msg:
+        msg = msg.split(": ", 1)[1]
+    return msg[:120] or type(e).__name__
+
+
+def _check_file(path: Path) -> None:
+    if path.is_dir():
+        raise AudioError(path, "is a directory, not an audio file")
+    if not path.exists():
+        raise AudioError(path, "no such file")
+    if not os.access(path, os.R_OK):
+        raise AudioError(path, "permission denied")
+    if path.stat().st_size == 0:
+        raise AudioError(path, "empty file (0 bytes)")
+
+
+def probe_audio(path: PathLike) -> Tuple[int, int]:
+    """Check that ``path`` is a readable audio file from its header alone (fast: no
+    samples are read); AudioError otherwise.
+
+    Returns
+    -------
+    n_frames, fs : int
+    """
+    import soundfile as sf
+
+    path = Path(path)
+    _check_file(path)
+    try:
+        info = sf.info(os.fsencode(path))  # bytes: any file name the OS accepts
+    except Exception as e:  # soundfile raises assorted types on garbage input
+        raise AudioError(path, f"not a readable audio file ({_sf_message(e)})") from None
+    if info.frames == 0:
+        raise AudioError(path, "contains no samples (zero-length audio)")
+    return int(info.frames), int(info.samplerate)
+
+
 def read_audio(path: PathLike) -> Tuple[np.ndarray, int]:
     """Read ``path`` as float64 mono in [-1, 1] at its own rate, validating it.
 
@@ -39,27 +88,67 @@ def read_audio(path: PathLike) -> Tuple[np.ndarray, int]:
     import soundfile as sf
 
     path = Path(path)
-    if path.is_dir():
-        raise AudioError(path, "is a directory, not an audio file")
-    if not path.exists():
-        raise AudioError(path, "no such file")
-    if not os.access(path, os.R_OK):
-        raise AudioError(path, "permission denied")
-    if path.stat().st_size == 0:
-        raise AudioError(path, "empty file (0 bytes)")
+    _check_file(path)
     try:
-        x, fs = sf.read(str(path), dtype="float64", always_2d=True)
-    except (RuntimeError, sf.LibsndfileError if hasattr(sf, "LibsndfileError") else RuntimeError) as e:
-        raise AudioError(path, f"not a readable audio file ({str(e).splitlines()[0][:120]})") from None
+        x, fs = sf.read(os.fsencode(path), dtype="float64", always_2d=True)
     except Exception as e:  # soundfile raises assorted types on garbage input
-        raise AudioError(path, f"not a readable audio file ({type(e).__name__})") from None
+        raise AudioError(path, f"not a readable audio file ({_sf_message(e)})") from None
     if x.shape[0] == 0:
         raise AudioError(path, "contains no samples (zero-length audio)")
-    x = x.mean(axis=1) if x.shape[1] > 1 else x[:, 0]
     if not np.all(np.isfinite(x)):
         bad = int(np.count_nonzero(~np.isfinite(x)))
         raise AudioError(path, f"contains {bad} NaN or infinite samples")
-    return x, int(fs)
+    short = wav_truncation(path, x.shape[0], int(fs))
+    if short is not None:
+        warnings.warn(f"{path}: truncated WAV: its header announces {short[0]:.2f} s, the file "
+                      f"holds {short[1]:.2f} s; converting what is there",
+                      TruncatedAudioWarning, stacklevel=2)
+    if x.shape[1] > 1:
+        mono = x.mean(axis=1)
+        peaks = np.max(np.abs(x), axis=0)
+        if np.max(np.abs(mono)) < SILENCE_PEAK <= peaks.max():
+            ch = int(np.argmax(peaks))
+            warnings.warn(f"{path}: its {x.shape[1]} channels cancel when mixed to mono (in "
+                          f"antiphase); using channel {ch + 1} alone", ChannelWarning,
+                          stacklevel=2)
+            mono = x[:, ch]
+        x = mono[:, None]
+    return x[:, 0], int(fs)
+
+
+def wav_truncation(path: PathLike, n_read: int, fs: int) -> Optional[Tuple[float, float]]:
+    """``(announced_s, present_s)`` when ``path`` is a WAV file whose data chunk is
+    shorter than its header says (a copy or a recording cut short), else None.
+
+    Only the RIFF chunk headers are read. Streaming writers that leave the size 0 or
+    0xFFFFFFFF (unknown) are not reported.
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+            if len(head) < 12 or head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
+                return None
+            size = path.stat().st_size
+            block = None
+            while True:
+                ch = f.read(8)
+                if len(ch) < 8:
+                    return None
+                cid, n = ch[:4], int.from_bytes(ch[4:], "little")
+                if cid == b"fmt ":
+                    fmt = f.read(n)
+                    block = int.from_bytes(fmt[12:14], "little") if len(fmt) >= 14 else None
+                    f.seek(n % 2, 1)
+                elif cid == b"data":
+                    present = size - f.tell()
+                    if n in (0, 0xFFFFFFFF) or n <= present or not block:
+                        return None
+                    return n / block / fs, min(present // block, n_read) / fs
+                else:
+                    f.seek(n + n % 2, 1)
+    except OSError:
+        return None
 
 
 def check_signal(x: np.ndarray, fs: int, path: Optional[PathLike] = None,
@@ -117,8 +206,12 @@ def write_audio(path: PathLike, x: np.ndarray, fs: int, subtype: str = "PCM_16")
         x = x * (0.999 / peak)
     path = Path(path)
     fmt = "FLAC" if path.suffix.lower() == ".flac" else "WAV"
+    # encoded in memory, then written: a failed write is an OSError that names its cause
+    # (libsndfile writing to the file itself only says "System error")
+    buf = io.BytesIO()
+    sf.write(buf, x, int(fs), subtype=subtype, format=fmt)
     with atomic_path(path, suffix=path.suffix) as tmp:
-        sf.write(str(tmp), x, int(fs), subtype=subtype, format=fmt)
+        tmp.write_bytes(buf.getbuffer())
 
 
 #: file types the converters write
@@ -126,8 +219,10 @@ OUTPUT_SUFFIXES = (".wav", ".flac")
 
 
 def check_output_path(in_path: PathLike, out_path: PathLike) -> None:
-    """One-line AudioError for an output that is unusable or would overwrite the input."""
-    from .io import same_file
+    """One-line error for an output that is unusable or would overwrite the input:
+    AudioError for the name, :class:`vawgan.errors.OutputError` when it could not be
+    written (a parent is a file, permission, read-only file system)."""
+    from .io import check_writable, same_file
 
     in_path, out_path = Path(in_path), Path(out_path)
     if out_path.suffix.lower() not in OUTPUT_SUFFIXES:
@@ -136,6 +231,7 @@ def check_output_path(in_path: PathLike, out_path: PathLike) -> None:
         raise AudioError(out_path, "is a directory; give an output file name")
     if in_path.exists() and same_file(in_path, out_path):
         raise AudioError(out_path, "is the input file; refusing to overwrite it")
+    check_writable(out_path)
 
 
 def seconds(n_samples: int, fs: int) -> float:

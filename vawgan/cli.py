@@ -38,6 +38,10 @@ def _format_warning(message, category, filename, lineno, line=None):  # one-line
 
 
 def _setup_warnings() -> None:
+    # file names that are not valid UTF-8 print as escapes instead of crashing a print
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     warnings.formatwarning = _format_warning
     warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
     warnings.filterwarnings("ignore", category=DeprecationWarning)
@@ -46,7 +50,9 @@ def _setup_warnings() -> None:
 def _run(prog: str, module_name: str, argv: List[str], description: str) -> int:
     """Build ``prog``'s parser from ``module.add_arguments``, call ``module.run(args)``.
 
-    User errors (:class:`VawganError`) become one line on stderr and exit code 1.
+    User errors (:class:`VawganError`) and failures of the system (an OSError: a file
+    that cannot be read or written, no space left) become one line on stderr and exit
+    code 1.
     """
     module = importlib.import_module(module_name)
     parser = argparse.ArgumentParser(prog=prog, description=description)
@@ -56,6 +62,10 @@ def _run(prog: str, module_name: str, argv: List[str], description: str) -> int:
         return int(module.run(args) or 0)
     except VawganError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+        print(f"{prog}: error: {where}{e.strerror or e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)

@@ -18,6 +18,7 @@ Examples
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import typing
 from dataclasses import dataclass, field
@@ -27,6 +28,9 @@ from typing import Any, Dict, List, Optional
 import yaml
 
 from .errors import ConfigError
+
+#: largest ``train.batch_size`` accepted (frames per step; 256 is the default)
+MAX_BATCH_SIZE = 65536
 
 #: frequency-warping constants that pysptk.util.mcepalpha gives for the usual rates,
 #: used to avoid importing pysptk for a lookup (checked against pysptk in the tests).
@@ -144,6 +148,10 @@ class StatsConfig:
     """Per-speaker statistics (``vawgan stats``)."""
 
     ms_fft: int = 256  #: modulation-spectrum FFT length in frames (256 x 5 ms = 1.28 s)
+
+    def __post_init__(self):
+        if self.ms_fft < 2:
+            raise ConfigError(f"stats.ms_fft={self.ms_fft}: must be an FFT length >= 2 frames")
 
 
 @dataclass
@@ -275,6 +283,13 @@ class TrainConfig:
     spk_adv_weight: float = 3.0
 
     def __post_init__(self):
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ConfigError(f"train.{f.name}={v}: must be a finite number")
+        if self.batch_size > MAX_BATCH_SIZE:
+            raise ConfigError(f"train.batch_size={self.batch_size}: at most {MAX_BATCH_SIZE} "
+                              "frames per step")
         for name in ("batch_size", "n_critic", "log_every", "ckpt_every", "adv_balance_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name}={getattr(self, name)}: must be >= 1")
@@ -346,6 +361,8 @@ def _check_type(value: Any, tp: Any, where: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
         return float(value)
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):

@@ -100,6 +100,9 @@ def resolve_model(model: Optional[PathLike]) -> Path:
                 "(a bundle written by 'vawgan train', see vawgan/pretrained/README.md)")
         return DEFAULT_MODEL
     path = Path(model)
+    if path.is_dir():
+        raise BundleError(f"{path}: is a folder, not a model bundle (give the .pt file "
+                          "that 'vawgan train' wrote, e.g. exp/<tag>/vawgan.pt)")
     if not path.is_file():
         raise BundleError(f"{path}: no such model bundle")
     return path
@@ -261,7 +264,8 @@ class Converter:
         Returns
         -------
         Features
-            Same frames: converted ``mcep`` (c0 kept), converted ``f0``, source aperiodicity.
+            Same frames: converted ``mcep`` (c0 kept), converted ``f0`` (within the
+            analysis range), source aperiodicity.
         """
         from .features import check_compatible
 
@@ -277,7 +281,11 @@ class Converter:
         body = apply_postfilter(body, tgt, self.postfilter, self.pf_alpha,
                                 bundle.config.stats.ms_fft, mask=feats.nonsilent(silence_db))
         mcep = np.column_stack([feats.c0, body])
-        return feats.replace(mcep=mcep, f0=_convert_lf0(feats.f0, src, tgt))
+        f0 = _convert_lf0(feats.f0, src, tgt)
+        # within the analysis range (a target's statistics could ask for any pitch)
+        cfg = bundle.config.feature
+        f0 = np.where(f0 > 0, np.clip(f0, cfg.f0_floor, cfg.f0_ceil), 0.0)
+        return feats.replace(mcep=mcep, f0=f0)
 
     def convert_file(self, in_path: PathLike, out_path: PathLike, sr: Optional[int] = None,
                      reference: Optional[PathLike] = None, metrics_on: str = "features",
@@ -299,13 +307,15 @@ class Converter:
         cfg: FeatureConfig = bundle.config.feature
         if feats is None:
             feats, fs_orig = analyze_file(in_path, cfg)
-        conv = self.convert_features(feats)
         fs_out = int(sr or fs_orig or cfg.fs)
+        conv = self.convert_features(feats)
+        # the reference before the output is written: an unusable one fails first
+        ref = (analyze_file(reference, cfg)[0]
+               if reference is not None and metrics_on != "none" else None)
         duration = _write(conv, out_path, fs_out)
         metrics: Dict[str, float] = {}
         if metrics_on != "none":
             judged = analyze_file(out_path, cfg)[0] if metrics_on == "output" else conv
-            ref = analyze_file(reference, cfg)[0] if reference is not None else None
             tgt = bundle.stats[self.target]
             metrics = utterance_metrics(judged, silence_db=cfg.silence_db,
                                         ms_fft=bundle.config.stats.ms_fft, target_gv=tgt.gv,
@@ -345,10 +355,17 @@ def convert_features(bundle, feats: Features, target: Optional[str] = None,
 
 
 def _write(conv: Features, out_path: Path, fs_out: int) -> float:
-    from .features import synthesize
+    from .features import signal_level_db, synthesize
 
     y = synthesize(conv)
     y = resample(y, conv.fs, fs_out)
+    # the input's level: conversion keeps c0 (the mean log envelope) but moves power
+    # between bands, and what lands above a narrow-band input's Nyquist frequency is cut
+    # by the resampling (8 kHz speech came out ~15 dB quieter)
+    if np.isfinite(conv.level_db):
+        gain_db = conv.level_db - signal_level_db(y)
+        if np.isfinite(gain_db):
+            y = y * 10.0 ** (gain_db / 20.0)
     write_audio(out_path, y, fs_out)
     return len(y) / fs_out
 

@@ -40,6 +40,7 @@ import numpy as np
 from .convert import Converter
 from .errors import VawganError
 from .io import PathLike, atomic_write_text
+from .parallel import worker_count
 
 SUMMARY_NAME = "convert.json"
 BACKENDS = ("threads", "processes")
@@ -197,6 +198,9 @@ def convert_batch(converter: Converter, todo: Sequence[Tuple[PathLike, PathLike]
     processes = backend == "processes" and jobs != 1
     if processes and model is None:
         raise ValueError("backend 'processes' needs the bundle's path (model=...)")
+    if processes:  # at most one process per core and per file
+        jobs = worker_count(jobs, len(todo))
+        processes = jobs != 1
     out = Path(out)
     handle: Any = converter
     if processes:

@@ -40,3 +40,19 @@ class StatsError(VawganError, ValueError):
 
 class CheckpointError(VawganError, ValueError):
     """A checkpoint is missing, corrupt or belongs to another configuration/data set."""
+
+
+class TrainingError(VawganError, RuntimeError):
+    """Training cannot go on (e.g. a loss became NaN or infinite)."""
+
+
+class OutputError(VawganError, OSError):
+    """An output cannot be written. Message format: ``<path>: <cause>``."""
+
+    def __init__(self, path: str | os.PathLike, cause: str):
+        self.path = str(path)
+        self.cause = cause
+        super().__init__(f"{path}: cannot write ({cause})")
+
+    def __str__(self) -> str:  # OSError would format (errno, strerror) otherwise
+        return f"{self.path}: cannot write ({self.cause})"

@@ -40,6 +40,7 @@ from .config import Config, FeatureConfig
 from .corpus import UttKey, list_corpus, listdir
 from .errors import CorpusError, FeatureError, VawganError
 from .io import PathLike, atomic_write_text
+from .parallel import worker_count
 
 MANIFEST = "manifest.json"
 #: how long to try to connect to a Dask scheduler
@@ -162,7 +163,9 @@ def _run_parallel(tasks: List[tuple], jobs: int, scheduler: Optional[str], progr
                         on_result(res, bar)
             finally:
                 client.close()
-        elif jobs == 1:
+            return
+        jobs = worker_count(jobs, len(tasks))  # processes: at most one per core and task
+        if jobs == 1:
             for t in tasks:
                 on_result(extract_one(*t), bar)
         else:

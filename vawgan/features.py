@@ -61,6 +61,9 @@ class Features:
     frame_period: float  #: ms
     alpha: float  #: all-pass constant of the mel-cepstrum
     fft_size: int  #: CheapTrick FFT size
+    #: mean power of the analysed signal in dB (10 log10 mean x^2): the level a
+    #: conversion's output is given; NaN when unknown (features read from a dump)
+    level_db: float = float("nan")
 
     def __post_init__(self):
         t = len(self.f0)
@@ -125,8 +128,14 @@ def _f0(x: np.ndarray, fs: int, cfg: FeatureConfig) -> Tuple[np.ndarray, np.ndar
     return f0, t
 
 
+def signal_level_db(x: np.ndarray) -> float:
+    """Mean power of a signal in dB: ``10 log10(mean(x**2))`` (-inf for all zeros)."""
+    with np.errstate(divide="ignore"):
+        return float(10.0 * np.log10(np.mean(np.square(x)))) if len(x) else float("nan")
+
+
 def analyze(x: np.ndarray, fs: int, cfg: Optional[FeatureConfig] = None,
-            name: Optional[PathLike] = None) -> Features:
+            name: Optional[PathLike] = None, check: bool = True) -> Features:
     """WORLD analysis of a mono signal at the configured rate.
 
     Parameters
@@ -139,6 +148,9 @@ def analyze(x: np.ndarray, fs: int, cfg: Optional[FeatureConfig] = None,
     cfg : FeatureConfig, optional
     name : path, optional
         Used in error messages.
+    check : bool
+        Check the signal (:func:`vawgan.audio.check_signal`: silence, length,
+        clipping); False when the caller has done so (``analyze_file``).
 
     Returns
     -------
@@ -151,7 +163,8 @@ def analyze(x: np.ndarray, fs: int, cfg: Optional[FeatureConfig] = None,
         raise ValueError(f"analyze: signal rate {fs} != configured rate {cfg.fs}; "
                          "resample first (analyze_file does)")
     x = np.ascontiguousarray(x, dtype=np.float64)
-    check_signal(x, fs, name, min_seconds=cfg.min_frames * cfg.frame_period / 1000.0)
+    if check:
+        check_signal(x, fs, name, min_seconds=cfg.min_frames * cfg.frame_period / 1000.0)
     fft_size = cfg.resolved_fft_size()
     alpha = cfg.resolved_alpha()
     f0, t = _f0(x, fs, cfg)
@@ -162,7 +175,8 @@ def analyze(x: np.ndarray, fs: int, cfg: Optional[FeatureConfig] = None,
     coded_ap = pyworld.code_aperiodicity(ap, fs)
     power_db = 10.0 * np.log10(np.mean(sp, axis=1))
     feats = Features(f0=f0, mcep=mcep, coded_ap=coded_ap, power_db=power_db, fs=fs,
-                     frame_period=cfg.frame_period, alpha=alpha, fft_size=fft_size)
+                     frame_period=cfg.frame_period, alpha=alpha, fft_size=fft_size,
+                     level_db=signal_level_db(x))
     if feats.n_frames < cfg.min_frames:
         raise AudioError(name, f"too short ({feats.n_frames} frames; need {cfg.min_frames})")
     return feats
@@ -181,7 +195,30 @@ def analyze_file(path: PathLike, cfg: Optional[FeatureConfig] = None) -> Tuple[F
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
         x, fs_orig = load_audio(path, cfg.fs, min_seconds=cfg.min_frames * cfg.frame_period / 1000.0)
-        return analyze(x, cfg.fs, cfg, name=path), fs_orig
+        return analyze(x, cfg.fs, cfg, name=path, check=False), fs_orig
+
+
+#: voiced f0 that WORLD synthesis is given is kept in [SYNTH_F0_MIN, fs / 2] Hz:
+#: pyworld.synthesize corrupts the heap on absurd values (e.g. 1e9 Hz)
+SYNTH_F0_MIN = 10.0
+
+
+def synthesis_f0(f0: np.ndarray, fs: int) -> np.ndarray:
+    """``f0`` made safe for WORLD synthesis: NaN/inf/negative -> 0 (unvoiced), voiced
+    values clipped to [SYNTH_F0_MIN, fs / 2]; an f0 from analysis is never changed.
+
+    Parameters
+    ----------
+    f0 : ndarray, shape (T,), Hz
+    fs : int
+
+    Returns
+    -------
+    ndarray, shape (T,), float64, C-contiguous
+    """
+    f0 = np.asarray(f0, dtype=np.float64)
+    voiced = np.isfinite(f0) & (f0 > 0)
+    return np.where(voiced, np.clip(np.where(voiced, f0, 0.0), SYNTH_F0_MIN, fs / 2), 0.0)
 
 
 def synthesize(feats: Features, f0: Optional[np.ndarray] = None,
@@ -205,6 +242,7 @@ def synthesize(feats: Features, f0: Optional[np.ndarray] = None,
     if len(f0) != feats.n_frames or mcep.shape[0] != feats.n_frames:
         raise ValueError(f"synthesize: f0 ({len(f0)}) / mcep ({mcep.shape[0]}) frames != "
                          f"{feats.n_frames}")
+    f0 = synthesis_f0(f0, feats.fs)
     sp = mc2sp(mcep, feats.alpha, feats.fft_size)
     ap = pyworld.decode_aperiodicity(np.ascontiguousarray(feats.coded_ap), feats.fs, feats.fft_size)
     y = pyworld.synthesize(np.ascontiguousarray(f0), np.ascontiguousarray(sp),

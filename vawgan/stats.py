@@ -96,8 +96,8 @@ class SpeakerStats:
             setattr(self, k, float(v))
         if np.any(self.mcep_std <= 0) or self.lf0_std <= 0 or self.c0_std <= 0:
             raise ValueError(f"{where}: standard deviations must be > 0")
-        if np.any(self.gv < 0):
-            raise ValueError(f"{where}: gv must be >= 0")
+        if np.any(self.gv <= 0):
+            raise ValueError(f"{where}: gv must be > 0")
         for k in ("n_utts", "n_frames"):
             v = getattr(self, k)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:

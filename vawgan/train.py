@@ -42,8 +42,8 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 from .config import Config, save_config
-from .errors import CheckpointError, ConfigError
-from .io import PathLike, atomic_path, atomic_write_text
+from .errors import CheckpointError, ConfigError, TrainingError
+from .io import PathLike, atomic_path, atomic_write_text, remove_stale_temporaries
 
 CKPT_NAME = "checkpoint.pt"
 CKPT_FORMAT = "vawgan-checkpoint"
@@ -319,6 +319,8 @@ class Trainer:
         from tqdm import tqdm
 
         self.outdir.mkdir(parents=True, exist_ok=True)
+        for name in (CKPT_NAME, "vae.pt", "vawgan.pt", "config.yaml", "history.jsonl"):
+            remove_stale_temporaries(self.outdir / name)  # of a run killed mid-write
         save_config(self.cfg, self.outdir / "config.yaml")
         self._trim_history()
         self._tb = self._open_tb()
@@ -343,9 +345,14 @@ class Trainer:
                     counts[k] = counts.get(k, 0) + 1
                 bar.update(1)
                 if self.step % self.tc.log_every == 0 or self.step in (self.p1, self.p2, end):
+                    self._check_finite(sums)
                     last = self._log(sums, counts, t0, frames, bar)
                     sums, counts = {}, {}
                     t0, frames = time.perf_counter(), 0
+                saving = (self.step % self.tc.ckpt_every == 0 or self.step in (self.p1, self.p2)
+                          or self.step == end or self.step == self.total)
+                if saving:  # never write a diverged model over the last good one
+                    self._check_finite(sums, weights=True)
                 if self.step == self.p1 and self.p1 > 0:
                     self.save_bundle("vae", info={"last_log": last})
                 if self.step == self.total and self.tc.gan_steps > 0:
@@ -359,6 +366,24 @@ class Trainer:
                 self._tb.close()
                 self._tb = None
         return last
+
+    def _check_finite(self, sums: Dict[str, Any], weights: bool = False) -> None:
+        """TrainingError when a loss summed since the last log line (or, with
+        ``weights``, a weight) is NaN or infinite: training stops before anything
+        diverged is written, the last checkpoint and bundles stay as they were."""
+        import torch
+
+        bad = [k for k, v in sums.items() if not bool(torch.isfinite(v).all())]
+        if weights and not bad:
+            bad = [f"weight {k}" for k, v in self.model.state_dict().items()
+                   if v.is_floating_point() and not bool(torch.isfinite(v).all())][:1]
+        if bad:
+            kept = (f"{self.ckpt_path} kept as it was" if self.ckpt_path.exists()
+                    else "no checkpoint was written")
+            raise TrainingError(
+                f"training diverged at step {self.step} (phase {self.phase(self.step - 1)}): "
+                f"{', '.join(bad)} not finite; {kept}. Lower the learning rates "
+                f"(train.lr_*) or the loss weights and start again")
 
     def _frames_per_step(self, ph: int) -> int:
         """Frames through the networks per step (for the frames/s figure)."""

@@ -103,11 +103,14 @@ if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
     stage_begin
     log "stage 1: feature extraction ($jobs jobs) -> $feats"
     cat "$data/train.list" "$data/dev.list" > "$data/extract.list"
+    # exit code 1 when some file failed: the others are in the dump, the failures listed
     vawgan extract --corpus "$corpus" --out "$feats" --config "$conf" \
-        --f0-dir conf/f0 --utts-file "$data/extract.list" --jobs "$jobs"
+        --f0-dir conf/f0 --utts-file "$data/extract.list" --jobs "$jobs" \
+        || die "stage 1: some files could not be extracted (listed above); fix them or take them out of $data/{train,dev}.list, then rerun from --stage 1"
     if [ -f "$data/eval.list" ]; then
         vawgan extract --corpus "$(cat "$data/eval_corpus")" --out "$dump/feats_eval" \
-            --config "$conf" --f0-dir conf/f0 --utts-file "$data/eval.list" --jobs "$jobs"
+            --config "$conf" --f0-dir conf/f0 --utts-file "$data/eval.list" --jobs "$jobs" \
+            || die "stage 1: some eval files could not be extracted (listed above)"
     fi
     stage_end 1_extract
 fi

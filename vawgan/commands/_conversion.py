@@ -35,7 +35,12 @@ def add_metrics_on_argument(parser: argparse.ArgumentParser, help: str) -> None:
 
 
 def check_conversion_args(args: argparse.Namespace) -> None:
-    """``--pf-alpha`` in [0, 1]; ``--sr`` (when the command has it) in 8000..192000 Hz."""
+    """``--pf-alpha`` in [0, 1]; ``--sr`` (when the command has it) in 8000..192000 Hz;
+    ``--target`` / ``--source``, when given, not empty."""
+    for opt in ("target", "source"):
+        v = getattr(args, opt)
+        if v is not None and not v.strip():
+            raise VawganError(f"--{opt} is empty: give a speaker name of the bundle")
     if not 0.0 <= args.pf_alpha <= 1.0:
         raise VawganError(f"--pf-alpha {args.pf_alpha}: must be in [0, 1]")
     if getattr(args, "sr", None) is not None and not 8000 <= args.sr <= 192000:

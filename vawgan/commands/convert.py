@@ -10,6 +10,7 @@ from ..convert import resolve_model
 from ..convert_batch import BACKENDS, convert_batch, plan_batch
 from ..corpus import collect_audio
 from ..errors import VawganError
+from ..io import check_writable
 from ._conversion import (add_metrics_on_argument, add_model_arguments, check_conversion_args,
                           load_converter)
 
@@ -35,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
     if args.jobs == 0 or args.jobs < -1:
         raise VawganError(f"--jobs {args.jobs}: use a positive number or -1 (all cores)")
     model = resolve_model(args.model)
+    check_writable(args.out, folder=True)  # before loading anything
     files = collect_audio(args.inputs)
     todo, skipped = plan_batch(files, args.out, args.overwrite, where=str(args.inputs))
     converter = load_converter(model, args)

@@ -11,7 +11,7 @@ import json
 import time
 from pathlib import Path
 
-from ..audio import check_output_path
+from ..audio import check_output_path, probe_audio
 from ..convert import resolve_model
 from ..errors import AudioError
 from ._conversion import (add_metrics_on_argument, add_model_arguments, check_conversion_args,
@@ -42,8 +42,10 @@ def run(args: argparse.Namespace) -> int:
     check_conversion_args(args)
     model = resolve_model(args.model)
     check_output_path(args.input, args.output)  # before loading the bundle: fail fast
-    if args.reference is not None and not args.reference.is_file():
-        raise AudioError(args.reference, "no such reference file")
+    if args.reference is not None:  # before any work: its header (the samples are read later)
+        if not args.reference.exists():
+            raise AudioError(args.reference, "no such reference file")
+        probe_audio(args.reference)
     converter = load_converter(model, args, background=True)  # ORT loads meanwhile
     info = converter.convert_file(args.input, args.output, args.sr, args.reference,
                                   args.metrics_on, check_output=False)

@@ -9,7 +9,7 @@ from typing import Any, Dict, Tuple
 
 from ..config import load_config
 from ..errors import VawganError
-from ..io import atomic_write_text
+from ..io import atomic_write_text, check_writable
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,6 +52,8 @@ def load_inputs(args: argparse.Namespace
         raise VawganError(f"--jobs {args.jobs}: use a positive number or -1 (all cores)")
     if not 1 <= args.mcd_dims <= 39:
         raise VawganError(f"--mcd-dims {args.mcd_dims}: must be 1..39")
+    if args.ms_fft is not None and args.ms_fft < 2:
+        raise VawganError(f"--ms-fft {args.ms_fft}: must be an FFT length >= 2 frames")
     cfg = load_config(args.config)
     ref = utterance_map(args.ref, "--ref")
     systems: Dict[str, Dict[str, Path]] = {}
@@ -64,10 +66,15 @@ def load_inputs(args: argparse.Namespace
 
 
 def run(args: argparse.Namespace) -> int:
+    """0 when every file was evaluated, 1 when some could not be read (left out of the
+    table, listed)."""
     from ..evaluate import evaluate, markdown_table
 
+    for out in (args.out_json, args.out_md):
+        if out is not None:
+            check_writable(out)  # before the work
     ref, systems, cfg = load_inputs(args)
-    ms_fft = args.ms_fft or cfg.stats.ms_fft
+    ms_fft = cfg.stats.ms_fft if args.ms_fft is None else args.ms_fft
     result, _ = evaluate(ref, systems, cfg.feature, args.jobs, args.mcd_dims, ms_fft)
     result["ref"] = str(args.ref)
     table = markdown_table(result)
@@ -84,4 +91,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"unreadable files ({len(result['failures'])}), left out:")
         for f in result["failures"]:
             print(f"  {f}")
+        return 1
     return 0

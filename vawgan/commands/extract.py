@@ -8,6 +8,7 @@ import sys
 from ..config import load_config
 from ..corpus import list_speakers, read_utt_list
 from ..errors import VawganError
+from ..io import check_writable
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,10 +32,12 @@ def _log(msg: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """0 when the dump holds utterances, 1 when nothing is in it."""
+    """0 when every file was extracted (or found done), 1 when some failed (the others
+    are kept and listed in the manifest) or nothing is in the dump."""
     from ..extract import extract_corpus
 
     cfg = load_config(args.config)
+    check_writable(args.out, folder=True)  # before analysing anything
     f0_ranges = None
     if args.f0_dir:
         from ..f0 import load_f0_ranges
@@ -61,4 +64,9 @@ def run(args: argparse.Namespace) -> int:
         for f in res.failures:
             print(f"  {f['error']}")
     print(f"manifest: {res.manifest}")
-    return 0 if res.utterances else 1
+    if not res.utterances:
+        why = ("every file failed (listed above)" if res.failures else
+               "no audio files found (expected <corpus>/<speaker>/<utt>.wav, .flac, ...)")
+        print(f"vawgan extract: error: {args.corpus}: {why}", file=sys.stderr)
+        return 1
+    return 1 if res.failures else 0

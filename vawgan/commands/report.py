@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from ..errors import VawganError
+from ..io import check_writable
 from .evaluate import add_input_arguments, load_inputs
 
 
@@ -41,11 +42,12 @@ def run(args: argparse.Namespace) -> int:
     ms_dims = parse_dims(args.ms_dims, None, "--ms-dims")
     scatter_dims = parse_dims(args.scatter_dims, 2, "--scatter-dims")
     parse_dims(str(args.traj_dim), 1, "--traj-dim")
+    check_writable(args.outdir, folder=True)  # before the analysis
     ref, systems, cfg = load_inputs(args)
     if args.utt is not None and args.utt not in ref:
         raise VawganError(f"--utt {args.utt}: not a readable reference utterance "
                           f"(no such name in {args.ref})")
-    ms_fft = args.ms_fft or cfg.stats.ms_fft
+    ms_fft = cfg.stats.ms_fft if args.ms_fft is None else args.ms_fft
     result = None if args.eval_json is None else load_eval_json(args.eval_json, systems)
     paths = list(ref.values()) + [p for s in systems.values() for p in s.values()]
     feats = analyze_files(paths, cfg.feature, args.jobs)

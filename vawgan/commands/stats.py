@@ -9,6 +9,7 @@ from dataclasses import asdict
 from ..config import load_config
 from ..corpus import parse_utt_spec, read_utt_list
 from ..errors import VawganError
+from ..io import check_writable
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,6 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from ..stats import dump_stats, save_stats
 
     cfg = load_config(args.config)
+    check_writable(args.out)  # before reading the dump
     utts = read_utt_list(args.utts_file) if args.utts_file else None
     try:
         exclude = parse_utt_spec(args.exclude_utts or [])
