@@ -53,6 +53,8 @@ DIGEST = "sha256"
 INPUTS = ("x", "target")
 #: output of the conversion graph: y float32 (T, D)
 OUTPUT = "y"
+#: frames per run of the conversion graph (longer inputs go in overlapping blocks)
+GRAPH_BLOCK = 20000
 #: the members of a bundle may expand to at most this many bytes in all
 MAX_BYTES = 256 * 1024 * 1024
 #: plausible mean pitch of a speaker (Hz), checked on the stored log-f0 means
@@ -235,7 +237,19 @@ class Bundle:
             Target frames in the target's z-scored units.
         """
         x = np.ascontiguousarray(x, dtype=np.float32)
-        return self.session.run(None, {"x": x, "target": np.array(target_id, dtype=np.int64)})[0]
+        tid = np.array(target_id, dtype=np.int64)
+        if len(x) <= GRAPH_BLOCK:
+            return self.session.run(None, {"x": x, "target": tid})[0]
+        # long input: blocks overlapping by the receptive field (the hidden activations
+        # of an hour of frames would take GBs); every output frame sees the same
+        # neighbours as in one run, so the result is the same
+        r = self.config.model.receptive_radius()
+        y = np.empty_like(x)
+        for a in range(0, len(x), GRAPH_BLOCK):
+            b = min(len(x), a + GRAPH_BLOCK)
+            s0, s1 = max(0, a - r), min(len(x), b + r)
+            y[a:b] = self.session.run(None, {"x": x[s0:s1], "target": tid})[0][a - s0: b - s0]
+        return y
 
     def convert_body(self, body: np.ndarray, source_mean: np.ndarray, source_std: np.ndarray,
                      target: str) -> np.ndarray:

@@ -222,6 +222,12 @@ class ModelConfig:
         ``segment`` for the conv critic or the conv encoder/decoder, else 1."""
         return self.segment if "conv" in (self.critic_arch, self.arch) else 1
 
+    def receptive_radius(self) -> int:
+        """Frames on each side of a frame that its conversion depends on: ``context``
+        (MLP), plus ``gen_kernel // 2`` per encoder and decoder layer (conv)."""
+        extra = 2 * (self.n_layers + 1) * (self.gen_kernel // 2) if self.arch == "conv" else 0
+        return self.context + extra
+
     def sampler_context(self) -> int:
         """Context frames of the windows the sampler builds: ``context`` for the MLP
         encoder; 0 for arch "conv", whose windows are built inside the network."""

@@ -38,6 +38,8 @@ from typing import Optional, Tuple
 import numpy as np
 
 from .audio import check_signal, load_audio
+from . import chunks
+from .chunks import frame_energy, padded, plan_chunks
 from .config import FeatureConfig
 from .errors import AudioError, FeatureError
 from .io import PathLike, atomic_path
@@ -128,6 +130,41 @@ def _f0(x: np.ndarray, fs: int, cfg: FeatureConfig) -> Tuple[np.ndarray, np.ndar
     return f0, t
 
 
+def _analyze_arrays(x: np.ndarray, fs: int, cfg: FeatureConfig, fft_size: int, alpha: float
+                    ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """WORLD analysis of one piece: (f0, mcep, coded_ap, power_db)."""
+    import pyworld
+
+    f0, t = _f0(x, fs, cfg)
+    sp = pyworld.cheaptrick(x, f0, t, fs, fft_size=fft_size)
+    ap = pyworld.d4c(x, f0, t, fs, fft_size=fft_size)
+    sp = np.maximum(sp, 1e-16)
+    mcep = sp2mc(sp, cfg.mcep_order, alpha)
+    coded_ap = pyworld.code_aperiodicity(ap, fs)
+    power_db = 10.0 * np.log10(np.mean(sp, axis=1))
+    return f0, mcep, coded_ap, power_db
+
+
+def _analyze_chunked(x: np.ndarray, fs: int, cfg: FeatureConfig, hop: int, fft_size: int,
+                     alpha: float) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_analyze_arrays` of a long signal, piece by piece (:mod:`vawgan.chunks`):
+    memory bounded by one piece, time linear in length, Ctrl-C acts between pieces."""
+    n = len(x)
+    t_all = n // hop + 1
+    fps = 1000.0 / cfg.frame_period
+    pad = int(round(chunks.PAD_SECONDS * fps))
+    out = None
+    for a, b in plan_chunks(frame_energy(x, hop), fps):
+        s0f, s1f = padded(a, b, t_all, pad)
+        seg = np.ascontiguousarray(x[s0f * hop: min(n, s1f * hop)], dtype=np.float64)
+        arrays = _analyze_arrays(seg, fs, cfg, fft_size, alpha)
+        if out is None:
+            out = [np.empty((t_all,) + a_.shape[1:], dtype=np.float64) for a_ in arrays]
+        for dst, src in zip(out, arrays):
+            dst[a:b] = src[a - s0f: b - s0f]
+    return tuple(out)
+
+
 def signal_level_db(x: np.ndarray) -> float:
     """Mean power of a signal in dB: ``10 log10(mean(x**2))`` (-inf for all zeros)."""
     with np.errstate(divide="ignore"):
@@ -156,24 +193,22 @@ def analyze(x: np.ndarray, fs: int, cfg: Optional[FeatureConfig] = None,
     -------
     Features
     """
-    import pyworld
 
     cfg = cfg or FeatureConfig()
     if fs != cfg.fs:
         raise ValueError(f"analyze: signal rate {fs} != configured rate {cfg.fs}; "
                          "resample first (analyze_file does)")
-    x = np.ascontiguousarray(x, dtype=np.float64)
     if check:
         check_signal(x, fs, name, min_seconds=cfg.min_frames * cfg.frame_period / 1000.0)
     fft_size = cfg.resolved_fft_size()
     alpha = cfg.resolved_alpha()
-    f0, t = _f0(x, fs, cfg)
-    sp = pyworld.cheaptrick(x, f0, t, fs, fft_size=fft_size)
-    ap = pyworld.d4c(x, f0, t, fs, fft_size=fft_size)
-    sp = np.maximum(sp, 1e-16)
-    mcep = sp2mc(sp, cfg.mcep_order, alpha)
-    coded_ap = pyworld.code_aperiodicity(ap, fs)
-    power_db = 10.0 * np.log10(np.mean(sp, axis=1))
+    hop = fs * cfg.frame_period / 1000.0
+    if len(x) > chunks.LONG_SECONDS * fs and hop.is_integer():  # in pieces cut at pauses
+        arrays = _analyze_chunked(x, fs, cfg, int(hop), fft_size, alpha)
+    else:
+        arrays = _analyze_arrays(np.ascontiguousarray(x, dtype=np.float64), fs, cfg,
+                                 fft_size, alpha)
+    f0, mcep, coded_ap, power_db = arrays
     feats = Features(f0=f0, mcep=mcep, coded_ap=coded_ap, power_db=power_db, fs=fs,
                      frame_period=cfg.frame_period, alpha=alpha, fft_size=fft_size,
                      level_db=signal_level_db(x))
@@ -235,19 +270,35 @@ def synthesize(feats: Features, f0: Optional[np.ndarray] = None,
     -------
     wave : ndarray, shape (n_samples,), float64 at ``feats.fs``
     """
-    import pyworld
-
     f0 = feats.f0 if f0 is None else np.asarray(f0, dtype=np.float64)
     mcep = feats.mcep if mcep is None else np.asarray(mcep, dtype=np.float64)
     if len(f0) != feats.n_frames or mcep.shape[0] != feats.n_frames:
         raise ValueError(f"synthesize: f0 ({len(f0)}) / mcep ({mcep.shape[0]}) frames != "
                          f"{feats.n_frames}")
     f0 = synthesis_f0(f0, feats.fs)
-    sp = mc2sp(mcep, feats.alpha, feats.fft_size)
-    ap = pyworld.decode_aperiodicity(np.ascontiguousarray(feats.coded_ap), feats.fs, feats.fft_size)
-    y = pyworld.synthesize(np.ascontiguousarray(f0), np.ascontiguousarray(sp),
-                           np.ascontiguousarray(ap), feats.fs, feats.frame_period)
+    hop = feats.fs * feats.frame_period / 1000.0
+    fps = 1000.0 / feats.frame_period
+    if feats.n_frames <= chunks.LONG_SECONDS * fps or not hop.is_integer():
+        return _synthesize(f0, mcep, feats.coded_ap, feats)
+    # long: in pieces cut at pauses (the envelopes of 10 minutes alone take 1.2 GB)
+    hop, t_all = int(hop), feats.n_frames
+    pad = int(round(chunks.PAD_SECONDS * fps))
+    y = np.empty(t_all * hop)
+    for a, b in plan_chunks(feats.power_db, fps):
+        s0, s1 = padded(a, b, t_all, pad)
+        seg = _synthesize(f0[s0:s1], mcep[s0:s1], feats.coded_ap[s0:s1], feats)
+        y[a * hop: b * hop] = seg[(a - s0) * hop: (b - s0) * hop]
     return y
+
+
+def _synthesize(f0: np.ndarray, mcep: np.ndarray, coded_ap: np.ndarray, feats: Features
+                ) -> np.ndarray:
+    import pyworld
+
+    sp = mc2sp(mcep, feats.alpha, feats.fft_size)
+    ap = pyworld.decode_aperiodicity(np.ascontiguousarray(coded_ap), feats.fs, feats.fft_size)
+    return pyworld.synthesize(np.ascontiguousarray(f0), np.ascontiguousarray(sp),
+                              np.ascontiguousarray(ap), feats.fs, feats.frame_period)
 
 
 # ----------------------------------------------------------------------------- files

@@ -48,6 +48,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from .features import Features
 
 
+#: DTW of longer pairs (non-silent frames x frames) would need more than ~0.5 GB
+#: (two float64 matrices): a 100 s pair of utterances is about the limit
+MAX_DTW_CELLS = 30_000_000
+
+
 def compare_utterances(conv: "Features", ref: "Features", silence_db: float = -20.0,
                        mcd_dims: int = 24, return_path: bool = False) -> Dict[str, object]:
     """All frame-level metrics of one converted utterance against its reference.
@@ -74,9 +79,25 @@ def compare_utterances(conv: "Features", ref: "Features", silence_db: float = -2
     if conv.frame_period != ref.frame_period:
         raise ValueError(f"compare_utterances: frame periods differ ({conv.frame_period} "
                          f"vs {ref.frame_period} ms)")
-    mcd, (ix, iy) = mel_cepstral_distortion(
-        conv.mcep, ref.mcep, dims=mcd_dims, conv_mask=conv.nonsilent(silence_db),
-        ref_mask=ref.nonsilent(silence_db), return_path=True)
+    cm, rm = conv.nonsilent(silence_db), ref.nonsilent(silence_db)
+    if int(cm.sum()) * int(rm.sum()) <= MAX_DTW_CELLS:
+        mcd, (ix, iy) = mel_cepstral_distortion(conv.mcep, ref.mcep, dims=mcd_dims,
+                                                conv_mask=cm, ref_mask=rm, return_path=True)
+    elif conv.n_frames == ref.n_frames:  # same frame grid (a resynthesis): frame by frame
+        mcd, (ix, iy) = mel_cepstral_distortion(conv.mcep, ref.mcep, dims=mcd_dims,
+                                                conv_mask=rm, ref_mask=rm, align=False,
+                                                return_path=True)
+    else:
+        import warnings
+
+        warnings.warn(f"{int(cm.sum())} x {int(rm.sum())} frames: too long for DTW "
+                      f"(at most {MAX_DTW_CELLS:.0e} cells); MCD and F0 metrics left out",
+                      stacklevel=2)
+        nan = float("nan")
+        out = {"mcd": nan, "f0_rmse": nan, "logf0_corr": nan, "vuv_error": nan, "n_frames": 0}
+        if return_path:
+            out["path"] = (np.zeros(0, dtype=int), np.zeros(0, dtype=int))
+        return out
     fc, fr = conv.f0[ix], ref.f0[iy]
     out: Dict[str, object] = {
         "mcd": mcd,
