@@ -488,3 +488,14 @@ def test_non_utf8_file_names(tmp_path, wav, bundle_path):
     assert r.returncode == 0, r.stderr.decode(errors="replace")[-2000:]
     assert os.path.exists(out)
     assert b"Traceback" not in r.stderr
+
+
+def test_recipe_help_from_any_directory(tmp_path):
+    """``bash recipes/vcc/run.sh --help`` from the repository root (and elsewhere)."""
+    script = Path(__file__).resolve().parents[1] / "recipes" / "vcc" / "run.sh"
+    for cwd in (script.parents[2], tmp_path):
+        r = subprocess.run(["bash", str(script.relative_to(script.parents[2]) if cwd != tmp_path
+                                        else script), "--help"],
+                           cwd=cwd, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert "VCC2016 recipe" in r.stdout and "--stop_stage" in r.stdout

@@ -102,11 +102,7 @@ def read_audio(path: PathLike) -> Tuple[np.ndarray, int]:
     if not np.all(np.isfinite(x)):
         bad = int(np.count_nonzero(~np.isfinite(x)))
         raise AudioError(path, f"contains {bad} NaN or infinite samples")
-    short = wav_truncation(path, x.shape[0], int(fs))
-    if short is not None:
-        warnings.warn(f"{path}: truncated WAV: its header announces {short[0]:.2f} s, the file "
-                      f"holds {short[1]:.2f} s; converting what is there",
-                      TruncatedAudioWarning, stacklevel=2)
+    _warn_if_truncated(path, x.shape[0], int(fs))
     if x.shape[1] > 1:
         mono = x.mean(axis=1)
         peaks = np.max(np.abs(x), axis=0)
@@ -140,11 +136,7 @@ def _read_long(path: Path, n_frames: int, fs: int) -> Tuple[np.ndarray, int]:
     if bad:
         raise AudioError(path, f"contains {bad} NaN or infinite samples")
     x = x[:pos]
-    short = wav_truncation(path, pos, fs)
-    if short is not None:
-        warnings.warn(f"{path}: truncated WAV: its header announces {short[0]:.2f} s, the file "
-                      f"holds {short[1]:.2f} s; converting what is there",
-                      TruncatedAudioWarning, stacklevel=3)
+    _warn_if_truncated(path, pos, fs)
     if peaks is not None and len(peaks) > 1 and np.max(np.abs(x)) < SILENCE_PEAK <= peaks.max():
         ch = int(np.argmax(peaks))
         warnings.warn(f"{path}: its {len(peaks)} channels cancel when mixed to mono (in "
@@ -155,6 +147,14 @@ def _read_long(path: Path, n_frames: int, fs: int) -> Tuple[np.ndarray, int]:
             x[pos: pos + len(blk)] = blk[:, ch]
             pos += len(blk)
     return x, int(fs)
+
+
+def _warn_if_truncated(path: Path, n_read: int, fs: int) -> None:
+    short = wav_truncation(path, n_read, fs)
+    if short is not None:
+        warnings.warn(f"{path}: truncated WAV: its header announces {short[0]:.2f} s, the file "
+                      f"holds {short[1]:.2f} s; converting what is there",
+                      TruncatedAudioWarning, stacklevel=4)
 
 
 def wav_truncation(path: PathLike, n_read: int, fs: int) -> Optional[Tuple[float, float]]:

@@ -24,7 +24,8 @@ stage_begin() { stage_t0=$(date +%s); }
 stage_end() { printf '%s\t%d\t%s\n' "$1" $(( $(date +%s) - stage_t0 )) "$(date -u +%FT%TZ)" >> "$exp/timing.tsv"; }
 die() { log "error: $*"; exit 1; }
 
-cd "$(dirname "${BASH_SOURCE[0]}")"
+script="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")"
+cd "$(dirname "$script")"  # the recipe folder, from wherever it was started
 
 # ------------------------------------------------------------------ options
 stage=-1            # first stage to run
@@ -37,7 +38,7 @@ device=auto         # auto | cpu | cuda
 postfilter=gv       # postfilter of the third system evaluated: gv | ms
 eval_sets="dev"     # which sets stage 4/5 convert: "dev" or "dev eval"
 
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; echo "options: --stage --stop_stage --db --conf --jobs --tag --device --postfilter --eval_sets"; }
+usage() { sed -n '2,20p' "$script" | sed 's/^# \{0,1\}//'; echo "options: --stage --stop_stage --db --conf --jobs --tag --device --postfilter --eval_sets"; }
 
 while [ $# -gt 0 ]; do
     case "$1" in

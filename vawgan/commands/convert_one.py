@@ -23,7 +23,9 @@ DESCRIPTION = ("convert one utterance to a target speaker's voice with a VAW-GAN
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", type=Path, help="audio file to convert (any rate, mono or not)")
-    parser.add_argument("output", type=Path, help="converted audio (.wav or .flac), written atomically")
+    parser.add_argument("output", type=Path,
+                        help="converted audio (.wav or .flac), written atomically; an existing "
+                             "file is replaced, keeping its mode (vawgan convert skips instead)")
     add_model_arguments(parser)
     parser.add_argument("--sr", type=int, default=None,
                         help="output sample rate (default: the input's own rate)")
