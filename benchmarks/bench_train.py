@@ -69,6 +69,9 @@ class PlainLoop:
 
     def __init__(self, model, cfg: Config, data: TrainingData):
         self.m, self.tc, self.data = model, cfg.train, data
+        # the encoder's input contract (+-model.context frames of the same utterance):
+        # built the same way as vawgan's, it is not what is being compared
+        self.win = Sampler(data, 1, None, context=cfg.model.sampler_context())
         self.opt_e = torch.optim.Adam(model.encoder.parameters(), lr=self.tc.lr_enc)
         self.opt_d = torch.optim.Adam(model.decoder.parameters(), lr=self.tc.lr_dec)
         self.opt_c = torch.optim.Adam(model.critic.parameters(), lr=self.tc.lr_critic,
@@ -77,17 +80,23 @@ class PlainLoop:
 
     def _batch(self, n):
         idx = torch.randint(0, self.data.n_frames, (n,), device=self.data.frames.device)
-        return self.data.frames[idx], self.data.spk[idx]
+        return self.data.frames[idx], self.data.spk[idx], self.win.windows(idx)
 
-    def _vae(self, x, s):
-        mu, lv = self.m.encoder(x)
+    def _fake(self, w, s):
+        """The adversarial branch's decoded frames (posterior mean with adv_input mean)."""
+        mu, lv = self.m.encoder(w)
+        z = mu if self.tc.adv_input == "mean" else mu + torch.exp(0.5 * lv) * torch.randn_like(mu)
+        return self.m.decoder(z.detach(), s)[0]
+
+    def _vae(self, x, s, w):
+        mu, lv = self.m.encoder(w)
         z = mu + torch.exp(0.5 * lv) * torch.randn_like(mu)
         mean, dlv = self.m.decoder(z, s)
         return gaussian_nll(x, mean, dlv) + self.tc.kl_weight * kl_standard_normal(mu, lv)
 
     def vae_step(self, b):
-        x, s = self._batch(b)
-        loss = self._vae(x, s)
+        x, s, w = self._batch(b)
+        loss = self._vae(x, s, w)
         self.opt_e.zero_grad()
         self.opt_d.zero_grad()
         loss.backward()
@@ -98,12 +107,10 @@ class PlainLoop:
     def gan_step(self, b):
         crit = self.m.critic
         for _ in range(self.tc.n_critic):
-            real, s = self._batch(b)
-            src, s_src = self._batch(b)
+            real, s, _ = self._batch(b)
+            _, _, w_src = self._batch(b)
             with torch.no_grad():
-                mu, lv = self.m.encoder(src)
-                z = mu + torch.exp(0.5 * lv) * torch.randn_like(mu)
-                fake = self.m.decoder(z, s)[0]
+                fake = self._fake(w_src, s)
             e = torch.rand(b, 1, device=real.device)
             xh = (e * real + (1 - e) * fake).requires_grad_(True)
             d_hat = crit(xh, s)
@@ -116,12 +123,10 @@ class PlainLoop:
             self.log.append(loss.item())
         for p in crit.parameters():
             p.requires_grad_(False)
-        x, s = self._batch(b)
-        vae = self._vae(x, s)
-        src, _ = self._batch(b)
-        mu, lv = self.m.encoder(src)
-        z = (mu + torch.exp(0.5 * lv) * torch.randn_like(mu)).detach()
-        fake = self.m.decoder(z, s)[0]
+        x, s, w = self._batch(b)
+        vae = self._vae(x, s, w)
+        _, _, w_src = self._batch(b)
+        fake = self._fake(w_src, s)
         loss = vae - self.tc.adv_weight * crit(fake, s).mean()
         self.opt_e.zero_grad()
         self.opt_d.zero_grad()
@@ -161,7 +166,9 @@ def main(argv=None) -> int:
     torch_default_threads = torch.get_num_threads()
     nth = set_threads(args.threads)
     dev = torch.device(args.device)
-    cfg = Config.from_dict({"train": {"batch_size": args.batch}})  # frame (MLP) critic
+    # frame (MLP) critic; the speaker-adversarial classifier off in both (the plain loop
+    # has none)
+    cfg = Config.from_dict({"train": {"batch_size": args.batch, "spk_adv_weight": 0.0}})
     data = synthetic_data(args.frames, 10, dev)
     print(f"device {dev}, torch {torch.__version__}, threads {nth} (torch default "
           f"{torch_default_threads}), batch {args.batch}, "
@@ -171,11 +178,14 @@ def main(argv=None) -> int:
     plain = PlainLoop(build_model(cfg.model, 10).to(dev), cfg, data)
     runners = {}
     for prec in ("fp32", args.precision):
-        c = Config.from_dict({"train": {"batch_size": args.batch, "precision": prec}})
+        c = Config.from_dict({"train": {"batch_size": args.batch, "precision": prec,
+                                        "spk_adv_weight": 0.0}})
         torch.manual_seed(0)
         model = build_model(c.model, 10).to(dev)
         r = StepRunner(model, c, Sampler(data, c.model.unit_length(),
-                                         torch.Generator(device=dev).manual_seed(0)))
+                                         torch.Generator(device=dev).manual_seed(0),
+                                         context=c.model.sampler_context(),
+                                         segments=c.model.arch == "conv"))
         runners[f"vawgan {prec}" + (f"->{'bf16' if r.bf16 else 'fp32'}" if prec == "auto" else "")] = r
     b = args.batch
     per3 = (cfg.train.n_critic + 1) * b
