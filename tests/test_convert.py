@@ -188,7 +188,8 @@ def test_convert_file_round_trip_other_rate(bundle, audio, tmp_path):
     assert fs == 22050 and abs(len(y) - len(x)) < 0.02 * 22050
     assert np.max(np.abs(y)) > 0.01 and np.all(np.isfinite(y))
     assert info["fs"] == 22050 and info["postfilter"] == "gv" and info["target"] == "TGT"
-    assert set(info["metrics"]) == {"gv_distance", "ms_distance"}
+    assert set(info["metrics"]) == {"gv_distance", "gv_distance_mcd", "gv_ratio", "gv_ratio_mcd",
+                                    "ms_distance"}
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -209,7 +210,7 @@ def test_cli_text_output_and_postfilter_option(bundle_path, audio, tmp_path, cap
     rc, stdout, err = _cli(capsys, audio / "src.wav", tmp_path / "o.wav", "--model", bundle_path,
                            "--source", "SRC", "--postfilter", "ms", "--pf-alpha", "0.5")
     assert rc == 0, err
-    assert "SRC -> TGT" in stdout and "postfilter ms" in stdout and "gv_distance" in stdout
+    assert "SRC -> TGT" in stdout and "postfilter ms" in stdout and "GVD" in stdout
 
 
 def test_metrics_on_output_equal_evaluate(bundle_path, bundle, audio, tmp_path, capsys):
@@ -229,8 +230,8 @@ def test_metrics_on_output_equal_evaluate(bundle_path, bundle, audio, tmp_path, 
 
 
 #: every per-utterance figure, with its unit (vawgan.uttmetrics)
-UTT_METRICS = ("gv_distance", "ms_distance", "mcd", "f0_rmse", "logf0_corr", "vuv_error",
-               "n_frames")
+UTT_METRICS = ("gv_distance", "gv_distance_mcd", "gv_ratio", "gv_ratio_mcd", "ms_distance",
+               "mcd", "f0_rmse", "logf0_corr", "vuv_error", "n_frames")
 
 
 def test_convert_and_evaluate_report_the_same_figures_in_the_same_units(
@@ -484,7 +485,7 @@ def test_fresh_vawgan_convert_imports_no_torch(bundle_path, audio, tmp_path):
     r, imported, timed = _fresh_convert([audio / "src.wav", tmp_path / "o.wav", "--model",
                                          bundle_path, "--reference", audio / "tgt.wav"], tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert (tmp_path / "o.wav").is_file() and "mcd" in r.stdout
+    assert (tmp_path / "o.wav").is_file() and "MCD" in r.stdout
     assert imported == ["scipy"] or imported == []  # scipy only for the DTW of --reference
     assert "numpy" in timed and not {"torch", "pysptk", "matplotlib", "librosa"} & timed
     r, imported, _ = _fresh_convert([audio / "src.wav", tmp_path / "p.wav", "--model",

@@ -63,13 +63,18 @@ def test_utterance_metrics_keys_units_and_definitions():
     conv, ref = _pair()
     gv, ms = set_gv_ms([stat_frames(ref, -20.0)], 64)
     m = utterance_metrics(conv, silence_db=-20.0, ms_fft=64, target_gv=gv, target_ms=ms, ref=ref)
-    assert set(m) == {"gv_distance", "ms_distance", "mcd", "f0_rmse", "logf0_corr",
-                      "vuv_error", "n_frames"}
+    assert set(m) == {"gv_distance", "gv_distance_mcd", "gv_ratio", "gv_ratio_mcd",
+                      "ms_distance", "mcd", "f0_rmse", "logf0_corr", "vuv_error", "n_frames"}
     assert isinstance(m["n_frames"], int)
     assert all(type(v) is float for k, v in m.items() if k != "n_frames")
     # each figure is the array function of vawgan.metrics on the documented frames
     body = conv.mcep[15:, 1:]
     assert m["gv_distance"] == gv_distance(global_variance(body), gv)
+    assert m["gv_distance_mcd"] == gv_distance(global_variance(body)[:24], gv[:24])
+    ratio = global_variance(body) / gv  # conv = 0.8 ref + noise: about 0.65
+    assert m["gv_ratio"] == pytest.approx(np.exp(np.mean(np.log(ratio))), rel=1e-12)
+    assert m["gv_ratio_mcd"] == pytest.approx(np.exp(np.mean(np.log(ratio[:24]))), rel=1e-12)
+    assert 0.5 < m["gv_ratio"] < 0.8
     assert m["ms_distance"] == ms_distance(modulation_spectrum(body, 64), ms, n_fft=64,
                                            precomputed=True)
     mcd, (ix, iy) = mel_cepstral_distortion(conv.mcep, ref.mcep, conv_mask=conv.nonsilent(),
@@ -85,7 +90,8 @@ def test_utterance_metrics_optional_parts():
     conv, ref = _pair()
     gv, ms = set_gv_ms([stat_frames(ref, -20.0)], 64)
     assert utterance_metrics(conv, silence_db=-20.0) == {}
-    assert set(utterance_metrics(conv, silence_db=-20.0, target_gv=gv)) == {"gv_distance"}
+    assert set(utterance_metrics(conv, silence_db=-20.0, target_gv=gv)) == {
+        "gv_distance", "gv_distance_mcd", "gv_ratio", "gv_ratio_mcd"}
     assert set(utterance_metrics(conv, silence_db=-20.0, ref=ref)) == {
         "mcd", "f0_rmse", "logf0_corr", "vuv_error", "n_frames"}
     # fewer than 2 non-silent frames: no GV / MS distance (but no error)

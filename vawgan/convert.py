@@ -63,7 +63,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -267,6 +267,11 @@ class Converter:
             Same frames: converted ``mcep`` (c0 kept), converted ``f0`` (within the
             analysis range), source aperiodicity.
         """
+        return self._convert(feats, source_stats)[1]
+
+    def _convert(self, feats: Features, source_stats: Optional[SourceStats] = None
+                 ) -> Tuple[Features, Features]:
+        """(converted features before the postfilter, after it): see convert_features."""
         from .features import check_compatible
 
         bundle = self.bundle
@@ -278,14 +283,14 @@ class Converter:
                                               self.target), dtype=np.float64)
         if body.shape != feats.body.shape:
             raise BundleError(f"model returned shape {body.shape} for input {feats.body.shape}")
-        body = apply_postfilter(body, tgt, self.postfilter, self.pf_alpha,
-                                bundle.config.stats.ms_fft, mask=feats.nonsilent(silence_db))
-        mcep = np.column_stack([feats.c0, body])
+        filtered = apply_postfilter(body, tgt, self.postfilter, self.pf_alpha,
+                                    bundle.config.stats.ms_fft, mask=feats.nonsilent(silence_db))
         f0 = _convert_lf0(feats.f0, src, tgt)
         # within the analysis range (a target's statistics could ask for any pitch)
         cfg = bundle.config.feature
         f0 = np.where(f0 > 0, np.clip(f0, cfg.f0_floor, cfg.f0_ceil), 0.0)
-        return feats.replace(mcep=mcep, f0=f0)
+        return (feats.replace(mcep=np.column_stack([feats.c0, body]), f0=f0),
+                feats.replace(mcep=np.column_stack([feats.c0, filtered]), f0=f0))
 
     def convert_file(self, in_path: PathLike, out_path: PathLike, sr: Optional[int] = None,
                      reference: Optional[PathLike] = None, metrics_on: str = "features",
@@ -308,23 +313,27 @@ class Converter:
         if feats is None:
             feats, fs_orig = analyze_file(in_path, cfg)
         fs_out = int(sr or fs_orig or cfg.fs)
-        conv = self.convert_features(feats)
+        raw, conv = self._convert(feats)
         # the reference before the output is written: an unusable one fails first
         ref = (analyze_file(reference, cfg)[0]
                if reference is not None and metrics_on != "none" else None)
         duration = _write(conv, out_path, fs_out)
         metrics: Dict[str, float] = {}
+        before: Dict[str, float] = {}
         if metrics_on != "none":
             judged = analyze_file(out_path, cfg)[0] if metrics_on == "output" else conv
             tgt = bundle.stats[self.target]
-            metrics = utterance_metrics(judged, silence_db=cfg.silence_db,
-                                        ms_fft=bundle.config.stats.ms_fft, target_gv=tgt.gv,
-                                        target_ms=tgt.ms, ref=ref)
+            kw = dict(silence_db=cfg.silence_db, ms_fft=bundle.config.stats.ms_fft,
+                      target_gv=tgt.gv, target_ms=tgt.ms)
+            metrics = utterance_metrics(judged, ref=ref, **kw)
+            if self.postfilter != "none":  # what the postfilter started from (features)
+                before = utterance_metrics(raw, ref=ref, **kw)
         return {"input": str(in_path), "output": str(out_path), "kind": bundle.kind,
                 "source": self.source or "input", "target": self.target,
                 "postfilter": self.postfilter, "pf_alpha": self.pf_alpha, "fs": fs_out,
                 "duration_s": round(duration, 4), "n_frames": feats.n_frames,
-                "metrics_on": metrics_on, "metrics": metrics}
+                "metrics_on": metrics_on, "metrics": metrics,
+                "metrics_before_postfilter": before}
 
 
 def convert_features(bundle, feats: Features, target: Optional[str] = None,

@@ -153,9 +153,12 @@ def utterance_metrics(conv: "Features", *, silence_db: float, ms_fft: Optional[i
     Returns
     -------
     dict
-        ``gv_distance`` (log10 units) and ``ms_distance`` (dB) over c1..cM of the
-        non-silent frames (:func:`vawgan.stats.stat_frames`), when the natural statistic
-        is given and at least 2 frames are non-silent; with ``ref``, ``mcd`` (dB),
+        ``gv_distance`` (log10 units, mean |log10 GV / GV_natural|) and ``ms_distance``
+        (dB) over c1..cM of the non-silent frames (:func:`vawgan.stats.stat_frames`),
+        when the natural statistic is given and at least 2 frames are non-silent; with
+        the GV also ``gv_distance_mcd`` over c1..c_mcd_dims (the dims MCD measures) and
+        ``gv_ratio`` / ``gv_ratio_mcd``, the geometric mean of GV / GV_natural over
+        c1..cM / c1..c_mcd_dims (1 = natural, below 1 = over-smoothed); with ``ref``, ``mcd`` (dB),
         ``f0_rmse`` (Hz), ``logf0_corr``, ``vuv_error`` (fraction in [0, 1]) and
         ``n_frames`` (int). All values are Python floats but ``n_frames``.
     """
@@ -178,7 +181,14 @@ def utterance_metrics(conv: "Features", *, silence_db: float, ms_fft: Optional[i
     body = stat_frames(conv, silence_db)
     if len(body) >= 2:
         if target_gv is not None:
-            out["gv_distance"] = gv_distance(global_variance(body), target_gv)
+            gv = global_variance(body)
+            k = min(mcd_dims, dim)
+            out["gv_distance"] = gv_distance(gv, target_gv)
+            out["gv_distance_mcd"] = gv_distance(gv[:k], target_gv[:k])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                lr = np.log10(np.maximum(gv, 1e-300) / target_gv)
+            out["gv_ratio"] = float(10.0 ** np.mean(lr))
+            out["gv_ratio_mcd"] = float(10.0 ** np.mean(lr[:k]))
         if target_ms is not None:
             out["ms_distance"] = ms_distance(body, target_ms, n_fft=ms_fft, precomputed="target")
     if ref is not None:

@@ -38,6 +38,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
 
 
+#: the dims MCD (and the second GV figure) cover
+MCD_DIMS = 24
+
+
+def format_metrics(m: dict) -> str:
+    """One line of :func:`vawgan.uttmetrics.utterance_metrics` figures."""
+    parts = []
+    if "gv_ratio" in m:
+        parts.append(f"GV ratio {m['gv_ratio']:.3f} / {m['gv_ratio_mcd']:.3f}, "
+                     f"GVD {m['gv_distance']:.3f} / {m['gv_distance_mcd']:.3f}")
+    if "ms_distance" in m:
+        parts.append(f"MSD {m['ms_distance']:.2f} dB")
+    if "mcd" in m:
+        parts.append(f"MCD {m['mcd']:.2f} dB, F0 RMSE {m['f0_rmse']:.1f} Hz, "
+                     f"log-F0 corr {m['logf0_corr']:.3f}, V/UV {100 * m['vuv_error']:.1f} %")
+    return ", ".join(parts)
+
+
 def run(args: argparse.Namespace) -> int:
     """Returns 0; errors are VawganError (one line)."""
     t0 = time.perf_counter()
@@ -52,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
     info = converter.convert_file(args.input, args.output, args.sr, args.reference,
                                   args.metrics_on, check_output=False)
     info["model"] = str(model)
+    info["n_dims"] = converter.bundle.n_dims
     info["seconds"] = round(time.perf_counter() - t0, 3)
     if args.json:
         print(json.dumps(info, indent=1))
@@ -60,6 +79,16 @@ def run(args: argparse.Namespace) -> int:
         print(f"{args.input} -> {args.output} ({info['kind']}, {src} -> {info['target']}, "
               f"postfilter {args.postfilter}, {info['fs']} Hz, {info['duration_s']:.2f} s)")
         if info["metrics"]:
-            figures = ", ".join(f"{k} {v:.4g}" for k, v in info["metrics"].items())
-            print(f"metrics on the converted {args.metrics_on}: {figures}")
+            print(f"metrics against {info['target']}'s natural statistics (GV ratio 1 = "
+                  f"natural; GV over c1..c{info['n_dims']} / c1..c{MCD_DIMS}):")
+            rows = [("before postfilter (features)", info["metrics_before_postfilter"]),
+                    (f"after postfilter {args.postfilter} ({args.metrics_on})"
+                     if args.postfilter != "none" else f"converted {args.metrics_on}",
+                     info["metrics"])]
+            for label, m in rows:
+                if m:
+                    print(f"  {label}: {format_metrics(m)}")
+            if args.postfilter == "gv" and args.metrics_on == "features" and args.pf_alpha == 1:
+                print("  (the GV postfilter sets the GV to these very statistics: GVD 0 "
+                      "after it by construction; --metrics-on output measures the audio)")
     return 0
