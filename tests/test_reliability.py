@@ -499,3 +499,14 @@ def test_recipe_help_from_any_directory(tmp_path):
                            cwd=cwd, capture_output=True, text=True, timeout=60)
         assert r.returncode == 0, r.stderr
         assert "VCC2016 recipe" in r.stdout and "--stop_stage" in r.stdout
+
+
+def test_one_call_api(tmp_path, wav, bundle_path):
+    """``vawgan.convert_audio(in, out, target=...)``: the README's one-call API."""
+    import vawgan
+
+    info = vawgan.convert_audio(wav, tmp_path / "o.wav", target="TGT", model=bundle_path)
+    assert (tmp_path / "o.wav").is_file() and info["target"] == "TGT"
+    assert info["postfilter"] == "gv" and "gv_ratio" in info["metrics_before_postfilter"]
+    info2 = vawgan.convert_audio(wav, tmp_path / "o2.wav", model=bundle_path, postfilter="none")
+    assert info2["metrics_before_postfilter"] == {} and info2["target"] == "TGT"

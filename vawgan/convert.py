@@ -420,3 +420,48 @@ def convert_file(bundle, in_path: PathLike, out_path: PathLike, target: Optional
     check_output_path(in_path, out_path)  # before resolving anything, as vawgan-convert
     return Converter(bundle, target, source, postfilter, pf_alpha).convert_file(
         in_path, out_path, sr, reference, metrics_on, feats, fs_orig, check_output=False)
+
+
+#: bundles loaded by :func:`convert_audio`, by resolved path
+_BUNDLES: Dict[Path, Any] = {}
+
+
+def convert_audio(in_path: PathLike, out_path: PathLike, target: Optional[str] = None,
+                  model: Optional[PathLike] = None, source: Optional[str] = None,
+                  postfilter: str = "gv", pf_alpha: float = 1.0, sr: Optional[int] = None,
+                  reference: Optional[PathLike] = None,
+                  metrics_on: str = "features") -> Dict[str, Any]:
+    """Convert one file in one call, as ``vawgan-convert`` does (same defaults).
+
+    ``model`` defaults to the packaged bundle; each bundle is loaded once per process
+    and kept, so calling this in a loop costs one load.
+
+    Parameters
+    ----------
+    in_path, out_path : path
+    target : str, optional
+        Target speaker (default: the bundle's default target).
+    model : path, optional
+    source : str, optional
+        Training speaker whose statistics normalize the input (default: the input's own).
+    postfilter : {"none", "gv", "ms"}
+    pf_alpha, sr, reference, metrics_on
+        As in :func:`convert_file`.
+
+    Returns
+    -------
+    dict
+        See :func:`convert_file`.
+
+    Examples
+    --------
+    >>> import vawgan
+    >>> info = vawgan.convert_audio("in.wav", "out.wav", target="TM1")  # doctest: +SKIP
+    """
+    from .bundle import load_bundle
+
+    path = resolve_model(model).resolve()
+    if path not in _BUNDLES:
+        _BUNDLES[path] = load_bundle(path)
+    return convert_file(_BUNDLES[path], in_path, out_path, target, source, postfilter,
+                        pf_alpha, sr, reference, metrics_on)
