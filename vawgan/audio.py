@@ -242,7 +242,7 @@ def write_audio(path: PathLike, x: np.ndarray, fs: int, subtype: str = "PCM_16")
     import soundfile as sf
 
     x = np.asarray(x, dtype=np.float64)
-    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    peak = float(max(np.max(x), -np.min(x))) if x.size else 0.0  # no |x| temporary
     if peak > 0.999:
         x = x * (0.999 / peak)
     path = Path(path)
