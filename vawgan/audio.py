@@ -103,17 +103,22 @@ def read_audio(path: PathLike) -> Tuple[np.ndarray, int]:
         bad = int(np.count_nonzero(~np.isfinite(x)))
         raise AudioError(path, f"contains {bad} NaN or infinite samples")
     _warn_if_truncated(path, x.shape[0], int(fs))
-    if x.shape[1] > 1:
-        mono = x.mean(axis=1)
-        peaks = np.max(np.abs(x), axis=0)
-        if np.max(np.abs(mono)) < SILENCE_PEAK <= peaks.max():
-            ch = int(np.argmax(peaks))
-            warnings.warn(f"{path}: its {x.shape[1]} channels cancel when mixed to mono (in "
-                          f"antiphase); using channel {ch + 1} alone", ChannelWarning,
-                          stacklevel=2)
-            mono = x[:, ch]
-        x = mono[:, None]
-    return x[:, 0], int(fs)
+    if x.shape[1] == 1:
+        return x[:, 0], int(fs)
+    mono = x.mean(axis=1)
+    ch = _cancelled_channel(path, mono, np.max(np.abs(x), axis=0))
+    return (mono if ch is None else x[:, ch]), int(fs)
+
+
+def _cancelled_channel(path: Path, mono: np.ndarray, peaks: np.ndarray) -> Optional[int]:
+    """The loudest channel, with a warning, when the channels cancel in the mono mix
+    (antiphase stereo reads as silence otherwise); else None."""
+    if len(peaks) < 2 or not np.max(np.abs(mono)) < SILENCE_PEAK <= peaks.max():
+        return None
+    ch = int(np.argmax(peaks))
+    warnings.warn(f"{path}: its {len(peaks)} channels cancel when mixed to mono (in "
+                  f"antiphase); using channel {ch + 1} alone", ChannelWarning, stacklevel=4)
+    return ch
 
 
 def _read_long(path: Path, n_frames: int, fs: int) -> Tuple[np.ndarray, int]:
@@ -133,14 +138,14 @@ def _read_long(path: Path, n_frames: int, fs: int) -> Tuple[np.ndarray, int]:
             pos += len(blk)
     except Exception as e:  # soundfile raises assorted types on garbage input
         raise AudioError(path, f"not a readable audio file ({_sf_message(e)})") from None
+    if peaks is None:
+        raise AudioError(path, "contains no samples (zero-length audio)")
     if bad:
         raise AudioError(path, f"contains {bad} NaN or infinite samples")
     x = x[:pos]
     _warn_if_truncated(path, pos, fs)
-    if peaks is not None and len(peaks) > 1 and np.max(np.abs(x)) < SILENCE_PEAK <= peaks.max():
-        ch = int(np.argmax(peaks))
-        warnings.warn(f"{path}: its {len(peaks)} channels cancel when mixed to mono (in "
-                      f"antiphase); using channel {ch + 1} alone", ChannelWarning, stacklevel=3)
+    ch = _cancelled_channel(path, x, peaks)
+    if ch is not None:
         pos = 0
         for blk in sf.blocks(os.fsencode(path), blocksize=1 << 20, dtype="float32",
                              always_2d=True):

@@ -78,6 +78,13 @@ def frame_energy(x: np.ndarray, hop: int) -> np.ndarray:
     return e
 
 
-def padded(a: int, b: int, total: int, pad: int) -> Tuple[int, int]:
-    """``(a - pad, b + pad)`` clipped to ``0..total``."""
-    return max(0, a - pad), min(total, b + pad)
+def pieces(energy: np.ndarray, frames_per_s: float) -> List[Tuple[int, int, int, int]]:
+    """:func:`plan_chunks` with the context of each piece: ``[(a, b, s0, s1), ...]``.
+
+    Frames ``a..b`` are the piece's own; ``s0..s1`` (``a..b`` widened by
+    :data:`PAD_SECONDS` on each side, within ``0..T``) is what is analysed or
+    synthesised, of which rows ``a - s0 .. b - s0`` are kept.
+    """
+    t = len(energy)
+    pad = int(round(PAD_SECONDS * frames_per_s))
+    return [(a, b, max(0, a - pad), min(t, b + pad)) for a, b in plan_chunks(energy, frames_per_s)]

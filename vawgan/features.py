@@ -39,7 +39,7 @@ import numpy as np
 
 from .audio import check_signal, load_audio
 from . import chunks
-from .chunks import frame_energy, padded, plan_chunks
+from .chunks import frame_energy, pieces
 from .config import FeatureConfig
 from .errors import AudioError, FeatureError
 from .io import PathLike, atomic_path
@@ -151,11 +151,8 @@ def _analyze_chunked(x: np.ndarray, fs: int, cfg: FeatureConfig, hop: int, fft_s
     memory bounded by one piece, time linear in length, Ctrl-C acts between pieces."""
     n = len(x)
     t_all = n // hop + 1
-    fps = 1000.0 / cfg.frame_period
-    pad = int(round(chunks.PAD_SECONDS * fps))
     out = None
-    for a, b in plan_chunks(frame_energy(x, hop), fps):
-        s0f, s1f = padded(a, b, t_all, pad)
+    for a, b, s0f, s1f in pieces(frame_energy(x, hop), 1000.0 / cfg.frame_period):
         seg = np.ascontiguousarray(x[s0f * hop: min(n, s1f * hop)], dtype=np.float64)
         arrays = _analyze_arrays(seg, fs, cfg, fft_size, alpha)
         if out is None:
@@ -281,11 +278,9 @@ def synthesize(feats: Features, f0: Optional[np.ndarray] = None,
     if feats.n_frames <= chunks.LONG_SECONDS * fps or not hop.is_integer():
         return _synthesize(f0, mcep, feats.coded_ap, feats)
     # long: in pieces cut at pauses (the envelopes of 10 minutes alone take 1.2 GB)
-    hop, t_all = int(hop), feats.n_frames
-    pad = int(round(chunks.PAD_SECONDS * fps))
-    y = np.empty(t_all * hop)
-    for a, b in plan_chunks(feats.power_db, fps):
-        s0, s1 = padded(a, b, t_all, pad)
+    hop = int(hop)
+    y = np.empty(feats.n_frames * hop)
+    for a, b, s0, s1 in pieces(feats.power_db, fps):
         seg = _synthesize(f0[s0:s1], mcep[s0:s1], feats.coded_ap[s0:s1], feats)
         y[a * hop: b * hop] = seg[(a - s0) * hop: (b - s0) * hop]
     return y
