@@ -603,3 +603,53 @@ def test_speaker_adversarial_classifier_learns_and_resumes(tmp_path, data):
         assert torch.equal(a, c), k
     for a, c in zip(t.runner.spk_cls.parameters(), r2.runner.spk_cls.parameters()):
         assert torch.equal(a, c)
+
+
+# ---------------------------------------------------------------------- precision
+def test_precision_auto_follows_cpu_flags(tmp_path, monkeypatch):
+    """"auto" takes bf16 only where the CPU has native bf16 instructions: oneDNN's check
+    is True on Ice Lake, which only emulates bf16 (2x slower steps)."""
+    from vawgan import precision as P
+
+    ice_lake = tmp_path / "icelake"
+    ice_lake.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512bw avx512_vnni\n")
+    sapphire = tmp_path / "spr"
+    sapphire.write_text("flags\t\t: fpu avx512f avx512_bf16 amx_bf16 amx_tile\n")
+    graviton = tmp_path / "arm"
+    graviton.write_text("Features\t: fp asimd sve bf16 i8mm\n")
+    assert P.cpu_bf16_from_flags(P.cpu_flags(str(ice_lake)), "x86_64") is False
+    assert P.cpu_bf16_from_flags(P.cpu_flags(str(sapphire)), "x86_64") is True
+    assert P.cpu_bf16_from_flags(P.cpu_flags(str(graviton)), "aarch64") is True
+    assert P.cpu_bf16_from_flags(P.cpu_flags(str(ice_lake)), "aarch64") is False
+    assert P.cpu_flags(str(tmp_path / "missing")) is None
+    assert P.cpu_bf16_from_flags(None) is None
+    # resolve on an "Ice Lake" (oneDNN says yes, flags say no)
+    flags = P.cpu_flags(str(ice_lake))
+    monkeypatch.setattr(P, "cpu_flags", lambda path="/proc/cpuinfo": flags)
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True, raising=False)
+    monkeypatch.setattr(P.platform, "machine", lambda: "x86_64")
+    P.cpu_bf16_native.cache_clear()
+    try:
+        prec, why = P.resolve_precision_why("auto", "cpu")
+        assert prec == "fp32" and "absent" in why
+        assert P.resolve_precision("bf16", "cpu") == "bf16"
+        assert P.resolve_precision("fp32", "cpu") == "fp32"
+        # flags unreadable: decided by timing both precisions (either answer, a reason)
+        monkeypatch.setattr(P, "cpu_flags", lambda path="/proc/cpuinfo": None)
+        P.cpu_bf16_native.cache_clear()
+        prec, why = P.resolve_precision_why("auto", "cpu")
+        assert prec in ("bf16", "fp32") and why.startswith("timed: bf16")
+    finally:
+        P.cpu_bf16_native.cache_clear()
+    with pytest.raises(ValueError, match="precision"):
+        P.resolve_precision("fp16", "cpu")
+
+
+def test_bundle_records_precision_and_reason(tmp_path, data):
+    t = Trainer(tiny_cfg(train={"precision": "fp32"}), data, tmp_path, progress=False)
+    t.fit()
+    from vawgan.bundle import load_bundle
+
+    b = load_bundle(tmp_path / "vawgan.pt")
+    assert b.train_info["precision"] == "fp32"
+    assert b.train_info["precision_reason"] == "set in the configuration"

@@ -268,8 +268,9 @@ class TrainConfig:
     threads: int = 0
     cuda_graph: bool = True  #: on CUDA, capture whole training steps in CUDA graphs
     #: matrix-product precision: "fp32", "bf16" (autocast; parameters, Adam states and
-    #: losses stay float32) or "auto" (bf16 where the CPU/GPU multiplies bf16 natively:
-    #: ~2x faster training steps on an AVX512-BF16 CPU)
+    #: losses stay float32) or "auto" (bf16 where the CPU/GPU multiplies bf16 natively,
+    #: from the CPU flags AVX512-BF16/AMX-BF16 (:mod:`vawgan.precision`): ~2x faster
+    #: steps there, ~2x slower where bf16 is only emulated, e.g. Ice Lake)
     precision: str = "auto"
     #: what the adversarial branch (and the critic's fakes) decode: "mean", the
     #: posterior mean, which is what conversion decodes (default), or "sample",

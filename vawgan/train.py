@@ -249,7 +249,8 @@ class Trainer:
         path = Path(path or self.outdir / f"{kind}.pt")
         ti = {"step": self.step, "phase": self.phase(), "n_frames": self.data.n_frames,
               "n_utts": len(self.data.utt_len), "device": str(self.device)}
-        ti["precision"] = "bf16" if self.runner.bf16 else "fp32"
+        ti["precision"] = self.runner.precision
+        ti["precision_reason"] = self.runner.precision_reason
         ti.update(info or {})
         save_bundle(path, model=self.model, config=self.cfg,
                     speakers=self.data.speakers, stats=self.data.stats_dicts, kind=kind,

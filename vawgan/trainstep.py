@@ -42,6 +42,7 @@ from .data import Sampler
 from .losses import (active_units, critic_loss, gaussian_nll, generator_adv_loss,
                      kl_standard_normal, reparameterize)
 from .model import VAWGAN
+from .precision import resolve_precision, resolve_precision_why  # noqa: F401 (re-export)
 
 Metrics = Dict[str, torch.Tensor]
 
@@ -75,7 +76,8 @@ class StepRunner:
         self.opt_dec = torch.optim.Adam(self.dec_params, lr=self.tc.lr_dec, **kw)
         self.opt_critic = torch.optim.Adam(self.critic_params, lr=self.tc.lr_critic,
                                            betas=self.tc.critic_betas_pair(), **kw)
-        self.bf16 = resolve_precision(self.tc.precision, dev) == "bf16"
+        self.precision, self.precision_reason = resolve_precision_why(self.tc.precision, dev)
+        self.bf16 = self.precision == "bf16"
         # speaker-adversarial classifier on the posterior mean (training only: not part
         # of the model or the bundle; its state is checkpointed with the optimizers)
         self.spk_cls = None
@@ -356,24 +358,3 @@ def rec_weights(kind: str, data, device, mcd_dims: int = 24):
     w[:k] += var[:k] / var[:k].mean()
     w /= w.mean()
     return torch.as_tensor(w, dtype=torch.float32, device=device)
-
-
-def resolve_precision(name: str, device) -> str:
-    """``"fp32"``, ``"bf16"``, or for ``"auto"``: bf16 where the hardware multiplies bf16
-    natively (CUDA with bf16 support; CPUs with AVX512-BF16/AMX, via oneDNN), else fp32.
-
-    bf16 applies to the matrix products (autocast); parameters, optimizer states, losses
-    and the gradient-penalty norm stay float32.
-    """
-    if name not in ("auto", "fp32", "bf16"):
-        raise ValueError(f"precision {name!r}: use auto, fp32 or bf16")
-    if name != "auto":
-        return name
-    dev = torch.device(device)
-    if dev.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    try:
-        native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except Exception:  # pragma: no cover - builds without oneDNN
-        native = False
-    return "bf16" if native else "fp32"

@@ -57,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
           f"{data.n_speakers} speakers ({', '.join(data.speakers)}); device {device}, "
           f"{threads} CPU threads")
     trainer = Trainer(cfg, data, outdir, device=device, progress=progress)
+    print(f"vawgan train: precision {trainer.runner.precision} "
+          f"(train.precision {cfg.train.precision}: {trainer.runner.precision_reason})")
     if args.resume:
         trainer.load_checkpoint()
         print(f"vawgan train: resumed at step {trainer.step} (phase {trainer.phase()})")
