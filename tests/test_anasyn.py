@@ -126,3 +126,45 @@ def test_vcc2016_vocoder_floor(tmp_path, capsys):
     res = json.loads(stdout)
     assert 1.0 < res["mcd"] < 3.5
     assert res["gv_distance"] < 0.1
+
+
+def test_anasyn_batch_from_audio_and_dump_features(arctic, tmp_path, capsys):
+    """A batch in one process: audio analysed, dump features (.npz) only synthesized
+    (the same samples as from the audio), outputs that exist skipped, failures listed
+    with exit code 1."""
+    from vawgan.features import analyze_file, save_features
+
+    feats, fs_orig = analyze_file(arctic)
+    save_features(tmp_path / "feat.npz", feats, fs_orig=fs_orig)
+    (tmp_path / "broken.wav").write_bytes(b"RIFF")
+    lst = tmp_path / "in.list"
+    lst.write_text(f"{arctic}\n{tmp_path / 'feat.npz'}\n")
+    out = tmp_path / "out"
+    rc, stdout, err = _run(capsys, "--in", lst, "--out", out, "--jobs", "2", "--no-metrics")
+    assert rc == 0, err
+    assert "2 written, 0 skipped (output exists), 0 failed" in stdout
+    a, fa = sf.read(out / "arctic.wav")
+    b, fb = sf.read(out / "feat.wav")
+    assert fa == fb == 16000 and np.allclose(a, b, atol=1e-4)
+    summary = json.loads((out / "anasyn.json").read_text())
+    assert len(summary["done"]) == 2 and "mcd" not in summary["done"][0]
+    lst.write_text(f"{arctic}\n{tmp_path / 'feat.npz'}\n{tmp_path / 'broken.wav'}\n")
+    rc, stdout, err = _run(capsys, "--in", lst, "--out", out)
+    assert rc == 1
+    assert "0 written, 2 skipped (output exists), 1 failed" in stdout
+    assert "broken.wav" in err
+    # with metrics: the figures of each file
+    rc, stdout, err = _run(capsys, "--in", lst, "--out", out, "--overwrite", "--json")
+    assert rc == 1
+    done = json.loads(stdout)["done"]
+    assert len(done) == 2 and all(r["mcd"] < 6.0 for r in done)
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["a.wav"], "give INPUT OUTPUT"),
+    (["--in", "x.list"], "needs both --in and --out"),
+    (["a.wav", "b.wav", "--out", "d"], "not both"),
+])
+def test_anasyn_mode_errors(tmp_path, capsys, argv, fragment):
+    rc, stdout, err = _run(capsys, *argv)
+    assert rc != 0 and fragment in err

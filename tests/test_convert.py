@@ -505,3 +505,86 @@ def test_cli_default_postfilter_is_gv():
         add(p)
         args = ["a.wav", "b.wav"] if add is convert_one.add_arguments else ["--in", "x", "--out", "y"]
         assert p.parse_args(args).postfilter == "gv"
+
+
+def test_batch_several_targets_from_dump_features(bundle_path, bundle, audio, tmp_path, capsys):
+    """`vawgan convert --target A,B` analyses each input once and writes one folder per
+    target; a feature file of a dump (.npz, the same analysis) converts exactly as the
+    audio it was extracted from (the output level included, stored with the features)."""
+    from vawgan import convert_batch as cb
+    from vawgan.features import load_features, save_features
+
+    feats, fs_orig = analyze_file(audio / "src.wav")
+    npz = tmp_path / "dump" / "src.npz"
+    npz.parent.mkdir()
+    save_features(npz, feats, fs_orig=fs_orig)
+    back = load_features(npz)
+    assert back.level_db == pytest.approx(feats.level_db)
+    # one output per (input, target): from audio (analysed) and from the dump (read)
+    calls = []
+    real = cb.Converter.convert_file
+
+    def counting(self, in_path, out_path, **kw):
+        calls.append((Path(in_path).name, self.target, kw.get("feats") is not None))
+        return real(self, in_path, out_path, **kw)
+
+    outs = {}
+    for name, inp in (("wav", audio / "src.wav"), ("npz", npz)):
+        lst = tmp_path / f"{name}.list"
+        lst.write_text(f"{inp}\n")
+        out = tmp_path / name / "SRC-{target}"
+        calls.clear()
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(cb.Converter, "convert_file", counting)
+            rc = main(["convert", "--model", str(bundle_path), "--source", "SRC",
+                       "--target", "TGT,SRC", "--in", str(lst), "--out", str(out),
+                       "--postfilter", "none"])
+        stdout = capsys.readouterr().out
+        assert rc == 0
+        assert stdout.count("1 converted, 0 skipped") == 2
+        # both targets got features made once, by the batch (never re-analysed per target)
+        assert sorted(calls) == sorted([(inp.name, "TGT", True), (inp.name, "SRC", True)])
+        outs[name] = {t: sf.read(tmp_path / name / f"SRC-{t}" / "src.wav")[0]
+                      for t in ("TGT", "SRC")}
+        assert json.loads((tmp_path / name / "SRC-TGT" / "convert.json").read_text())["target"] == "TGT"
+    for t in ("TGT", "SRC"):
+        np.testing.assert_allclose(outs["npz"][t], outs["wav"][t], atol=1e-4)
+    assert not np.allclose(outs["wav"]["TGT"][:len(outs["wav"]["SRC"])], outs["wav"]["SRC"])
+    # several targets without {target}: <out>/<target>/
+    lst = tmp_path / "npz.list"
+    assert main(["convert", "--model", str(bundle_path), "--target", "TGT,SRC", "--in",
+                 str(lst), "--out", str(tmp_path / "plain")]) == 0
+    assert (tmp_path / "plain" / "TGT" / "src.wav").exists()
+    assert (tmp_path / "plain" / "SRC" / "src.wav").exists()
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("target, fragment", [("TGT,,SRC", "an empty name"),
+                                              ("TGT,TGT", "named twice"),
+                                              ("TGT,NOPE", "NOPE")])
+def test_batch_bad_target_lists(bundle_path, audio, tmp_path, capsys, target, fragment):
+    lst = tmp_path / "in.list"
+    lst.write_text(f"{audio / 'src.wav'}\n")
+    rc = main(["convert", "--model", str(bundle_path), "--target", target, "--in", str(lst),
+               "--out", str(tmp_path / "o-{target}")])
+    err = capsys.readouterr().err
+    assert rc != 0 and fragment in err and len(err.strip().splitlines()) == 1
+    assert not list(tmp_path.glob("o-*/*.wav"))
+
+
+def test_dump_features_made_with_other_settings_fail_per_file(bundle_path, audio, tmp_path,
+                                                              capsys):
+    from vawgan.config import FeatureConfig
+    from vawgan.features import save_features
+
+    other, _ = analyze_file(audio / "src.wav", FeatureConfig(frame_period=10.0))
+    save_features(tmp_path / "x.npz", other)
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    lst = tmp_path / "in.list"
+    lst.write_text(f"{tmp_path / 'x.npz'}\n{tmp_path / 'bad.npz'}\n{audio / 'src.wav'}\n")
+    rc = main(["convert", "--model", str(bundle_path), "--in", str(lst),
+               "--out", str(tmp_path / "o")])
+    cap = capsys.readouterr()
+    assert rc == 1 and "1 converted, 0 skipped (output exists), 2 failed" in cap.out
+    assert "x.npz" in cap.err and "config wants" in cap.err
+    assert "bad.npz: corrupt feature file" in cap.err

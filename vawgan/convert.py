@@ -7,7 +7,9 @@ speaker, the source statistics and the postfilter once.
 
 The pipeline, identical for both commands and for the Python API:
 
-1. :func:`vawgan.features.analyze_file` of the input (the same analysis as training);
+1. :func:`vawgan.features.analyze_file` of the input (the same analysis as training),
+   or, for a feature file of a dump (``.npz`` from ``vawgan extract``), that analysis
+   read back (:func:`vawgan.features.read_input`);
 2. the mel-cepstrum body c1..c39 goes through :meth:`Bundle.convert_body`: normalized
    with the *source* statistics, encoded (posterior mean), decoded with the *target*
    speaker, de-normalized with the target statistics;
@@ -70,7 +72,7 @@ import numpy as np
 from .audio import check_output_path, resample, write_audio
 from .config import FeatureConfig
 from .errors import BundleError
-from .features import Features, analyze_file
+from .features import Features, analyze_file, read_input
 from .io import PathLike
 from .postfilter import POSTFILTERS, convert_f0, postfilter_body
 from .uttmetrics import utterance_metrics
@@ -310,8 +312,8 @@ class Converter:
                              f"got {metrics_on!r}")
         bundle = self.bundle
         cfg: FeatureConfig = bundle.config.feature
-        if feats is None:
-            feats, fs_orig = analyze_file(in_path, cfg)
+        if feats is None:  # audio is analysed; a dump's feature file (.npz) is read
+            feats, fs_orig = read_input(in_path, cfg)
         fs_out = int(sr or fs_orig or cfg.fs)
         raw, conv = self._convert(feats)
         # the reference before the output is written: an unusable one fails first

@@ -38,55 +38,13 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .convert import Converter
+from .corpus import plan_batch  # noqa: F401 (part of this module's API)
 from .errors import VawganError
 from .io import PathLike, atomic_write_text
 from .parallel import worker_count
 
 SUMMARY_NAME = "convert.json"
 BACKENDS = ("threads", "processes")
-
-
-def plan_batch(files: Sequence[PathLike], out: PathLike, overwrite: bool = False,
-               where: str = "inputs") -> Tuple[List[Tuple[Path, Path]], List[str]]:
-    """Output paths of a batch: ``<out>/<input name>.wav``.
-
-    Parameters
-    ----------
-    files : sequence of path
-        The inputs (e.g. :func:`vawgan.corpus.collect_audio`).
-    out : path
-        The output folder.
-    overwrite : bool
-        Convert again inputs whose output exists (default: skip them).
-    where : str
-        Names the inputs in the error message (e.g. the ``--in`` list file).
-
-    Returns
-    -------
-    todo : list of (input, output)
-    skipped : list of str
-        Outputs that exist (not converted again).
-
-    Raises
-    ------
-    VawganError
-        Two inputs have the same name (their outputs would collide).
-    """
-    out = Path(out)
-    seen: Dict[str, Path] = {}
-    for f in map(Path, files):
-        if f.stem in seen:
-            raise VawganError(f"{where}: two inputs named {f.stem} ({seen[f.stem]}, {f}); "
-                              "outputs would collide")
-        seen[f.stem] = f
-    todo, skipped = [], []
-    for f in map(Path, files):
-        dest = out / f"{f.stem}.wav"
-        if dest.exists() and not overwrite:
-            skipped.append(str(dest))
-        else:
-            todo.append((f, dest))
-    return todo, skipped
 
 
 @dataclass
@@ -140,17 +98,36 @@ def _worker_converter(key: tuple) -> Converter:
     return _WORKER_CONVERTERS[key]
 
 
-def _convert_task(conv_or_key, in_path: Path, out_path: Path, metrics_on: str) -> dict:
-    conv = conv_or_key if isinstance(conv_or_key, Converter) else _worker_converter(conv_or_key)
+def _convert_task(handles: Sequence, in_path: Path, jobs: Sequence[Tuple[int, Path]],
+                  metrics_on: str) -> List[Tuple[int, dict]]:
+    """One input to every set-up that wants it: read or analysed once, then converted
+    and written per set-up. Returns ``(set-up index, record)`` per output."""
+    from .features import read_input
+
+    convs = [h if isinstance(h, Converter) else _worker_converter(h) for h in handles]
+    out: List[Tuple[int, dict]] = []
     try:
-        info = conv.convert_file(in_path, out_path, metrics_on=metrics_on)
-        return {"input": str(in_path), "output": str(out_path), "ok": True,
-                "metrics": info["metrics"]}
-    except VawganError as e:
+        feats, fs_orig = read_input(in_path, convs[jobs[0][0]].bundle.config.feature)
+    except Exception as e:
+        err = _error(in_path, e)
+        return [(k, err) for k, _ in jobs]
+    for k, out_path in jobs:
+        try:
+            info = convs[k].convert_file(in_path, out_path, metrics_on=metrics_on,
+                                         feats=feats, fs_orig=fs_orig)
+            out.append((k, {"input": str(in_path), "output": str(out_path), "ok": True,
+                            "metrics": info["metrics"]}))
+        except Exception as e:
+            out.append((k, _error(in_path, e)))
+    return out
+
+
+def _error(in_path: Path, e: Exception) -> dict:
+    if isinstance(e, VawganError):
         return {"input": str(in_path), "ok": False, "error": str(e)}
-    except Exception as e:  # keep the batch going; the report shows the type
-        return {"input": str(in_path), "ok": False,
-                "error": f"{in_path}: internal error {type(e).__name__}: {e}"}
+    # keep the batch going; the report shows the type
+    return {"input": str(in_path), "ok": False,
+            "error": f"{in_path}: internal error {type(e).__name__}: {e}"}
 
 
 def convert_batch(converter: Converter, todo: Sequence[Tuple[PathLike, PathLike]],
@@ -165,7 +142,8 @@ def convert_batch(converter: Converter, todo: Sequence[Tuple[PathLike, PathLike]
     converter : Converter
         The set-up (bundle, target, source, postfilter), shared by the threads.
     todo : sequence of (input, output)
-        From :func:`plan_batch`.
+        From :func:`plan_batch`. An input is an audio file, or a feature file of a
+        dump (``.npz``), which is read instead of analysed.
     out : path
         The output folder (created).
     skipped : sequence of str
@@ -185,6 +163,34 @@ def convert_batch(converter: Converter, todo: Sequence[Tuple[PathLike, PathLike]
     BatchResult
         Converted files sorted by input; failures do not raise.
     """
+    return convert_batches([converter], [todo], [out], [skipped], jobs, backend,
+                           metrics_on, model, progress)[0]
+
+
+def convert_batches(converters: Sequence[Converter],
+                    todos: Sequence[Sequence[Tuple[PathLike, PathLike]]],
+                    outs: Sequence[PathLike], skipped: Sequence[Sequence[str]] = (),
+                    jobs: int = 1, backend: str = "threads", metrics_on: str = "features",
+                    model: Optional[PathLike] = None, progress: Optional[bool] = None
+                    ) -> List[BatchResult]:
+    """Several set-ups of one bundle (e.g. several targets) over the same inputs, each
+    input analysed once: :func:`convert_batch` per set-up, without repeating the WORLD
+    analysis of an input for every target.
+
+    Parameters
+    ----------
+    converters : sequence of Converter
+        Set-ups of bundles with the same feature settings (``config.feature``).
+    todos, outs, skipped : sequences, one item per converter
+        As ``todo``, ``out``, ``skipped`` of :func:`convert_batch`.
+    jobs, backend, metrics_on, model, progress
+        As for :func:`convert_batch` (``model``: the bundle of every converter).
+
+    Returns
+    -------
+    list of BatchResult
+        One per converter (each also written as ``<out>/convert.json``).
+    """
     from contextlib import nullcontext
 
     from joblib import Parallel, delayed
@@ -195,41 +201,60 @@ def convert_batch(converter: Converter, todo: Sequence[Tuple[PathLike, PathLike]
         raise ValueError(f"jobs must be a positive integer or -1, got {jobs!r}")
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    n = len(converters)
+    if not n or len(todos) != n or len(outs) != n or (skipped and len(skipped) != n):
+        raise ValueError("convert_batches: one todo list and one output folder per converter")
+    feat_cfgs = {repr(c.bundle.config.feature) for c in converters}
+    if len(feat_cfgs) != 1:
+        raise ValueError("convert_batches: the converters' bundles have different feature "
+                         "settings; convert them separately")
+    skipped = skipped or [()] * n
+    # per input, the set-ups that want it (in first-seen order of the inputs)
+    plan: Dict[Path, List[Tuple[int, Path]]] = {}
+    for k, todo in enumerate(todos):
+        for f, o in todo:
+            plan.setdefault(Path(f), []).append((k, Path(o)))
     processes = backend == "processes" and jobs != 1
     if processes and model is None:
         raise ValueError("backend 'processes' needs the bundle's path (model=...)")
-    if processes:  # at most one process per core and per file
-        jobs = worker_count(jobs, len(todo))
+    if processes:  # at most one process per core and per input
+        jobs = worker_count(jobs, len(plan))
         processes = jobs != 1
-    out = Path(out)
-    handle: Any = converter
+    handles: List[Any] = list(converters)
     if processes:
-        handle = (str(model), converter.target, converter.source, converter.postfilter,
-                  converter.pf_alpha)
+        handles = [(str(model), c.target, c.source, c.postfilter, c.pf_alpha)
+                   for c in converters]
     t0 = time.perf_counter()
-    results = []
-    if todo:
+    results: List[List[dict]] = [[] for _ in range(n)]
+    if plan:
         # parallel workers: one BLAS thread each (loky limits its processes itself;
         # threads would otherwise each fan out over every core)
         limit = threadpool_limits(1, user_api="blas") if jobs != 1 else nullcontext()
+        targets = ", ".join(dict.fromkeys(c.target for c in converters))
         with limit:
             par = Parallel(n_jobs=jobs, backend="loky" if processes else "threading",
                            return_as="generator_unordered")
-            gen = par(delayed(_convert_task)(handle, Path(f), Path(o), metrics_on)
-                      for f, o in todo)
+            gen = par(delayed(_convert_task)(handles, f, js, metrics_on)
+                      for f, js in plan.items())
             disable = None if progress is None else not progress
-            for r in tqdm(gen, total=len(todo), desc=f"convert -> {converter.target}",
-                          unit="file", disable=disable):
-                results.append(r)
-    result = BatchResult(
-        out=out, model="" if model is None else str(model), kind=converter.bundle.kind,
-        target=converter.target, source=converter.source or "input",
-        postfilter=converter.postfilter,
-        converted=sorted((r for r in results if r["ok"]), key=lambda r: r["input"]),
-        skipped=list(skipped),
-        failed=[{"input": r["input"], "error": r["error"]}
-                for r in sorted((r for r in results if not r["ok"]), key=lambda r: r["input"])],
-        seconds=time.perf_counter() - t0)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / SUMMARY_NAME, json.dumps(result.to_dict(), indent=1))
-    return result
+            for recs in tqdm(gen, total=len(plan), desc=f"convert -> {targets}",
+                             unit="file", disable=disable):
+                for k, r in recs:
+                    results[k].append(r)
+    seconds = time.perf_counter() - t0
+    out_results = []
+    for k, conv in enumerate(converters):
+        res = results[k]
+        result = BatchResult(
+            out=Path(outs[k]), model="" if model is None else str(model),
+            kind=conv.bundle.kind, target=conv.target, source=conv.source or "input",
+            postfilter=conv.postfilter,
+            converted=sorted((r for r in res if r["ok"]), key=lambda r: r["input"]),
+            skipped=list(skipped[k]),
+            failed=[{"input": r["input"], "error": r["error"]}
+                    for r in sorted((r for r in res if not r["ok"]), key=lambda r: r["input"])],
+            seconds=seconds)
+        result.out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(result.out / SUMMARY_NAME, json.dumps(result.to_dict(), indent=1))
+        out_results.append(result)
+    return out_results

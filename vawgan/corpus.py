@@ -141,12 +141,13 @@ def parse_utt_spec(specs: Iterable[str]) -> Set[str]:
 
 
 # --------------------------------------------------------------------------- audio inputs
-def collect_audio(spec: PathLike, what: str = "--in") -> List[Path]:
+def collect_audio(spec: PathLike, what: str = "--in", features: bool = False) -> List[Path]:
     """Audio files named by ``spec``: a folder (its audio files, sorted) or a list file.
 
     A list file has one path per line (relative paths are relative to the list
     file's folder); blank lines and lines starting with ``#`` are ignored. ``what``
-    names the input in error messages (e.g. ``--ref``).
+    names the input in error messages (e.g. ``--ref``). With ``features``, a folder's
+    feature files (``.npz`` of a dump, :func:`vawgan.features.read_input`) count too.
 
     Returns
     -------
@@ -154,7 +155,8 @@ def collect_audio(spec: PathLike, what: str = "--in") -> List[Path]:
     """
     spec = Path(spec)
     if spec.is_dir():
-        files = [p for p in listdir(spec, f"{what} folder") if p.is_file() and is_audio(p)]
+        files = [p for p in listdir(spec, f"{what} folder")
+                 if p.is_file() and (is_audio(p) or features and p.suffix.lower() == ".npz")]
         if not files:
             raise CorpusError(f"{spec}: {what} folder holds no audio files "
                               "(.wav, .flac, .ogg, .aiff, ...: what soundfile reads)")
@@ -178,6 +180,49 @@ def collect_audio(spec: PathLike, what: str = "--in") -> List[Path]:
     if not files:
         raise CorpusError(f"{spec}: {what} list file names no audio files")
     return files
+
+
+def plan_batch(files: Sequence[PathLike], out: PathLike, overwrite: bool = False,
+               where: str = "inputs") -> Tuple[List[Tuple[Path, Path]], List[str]]:
+    """Output paths of a batch: ``<out>/<input name>.wav``.
+
+    Parameters
+    ----------
+    files : sequence of path
+        The inputs (e.g. :func:`vawgan.corpus.collect_audio`).
+    out : path
+        The output folder.
+    overwrite : bool
+        Convert again inputs whose output exists (default: skip them).
+    where : str
+        Names the inputs in the error message (e.g. the ``--in`` list file).
+
+    Returns
+    -------
+    todo : list of (input, output)
+    skipped : list of str
+        Outputs that exist (not converted again).
+
+    Raises
+    ------
+    CorpusError
+        Two inputs have the same name (their outputs would collide).
+    """
+    out = Path(out)
+    seen: Dict[str, Path] = {}
+    for f in map(Path, files):
+        if f.stem in seen:
+            raise CorpusError(f"{where}: two inputs named {f.stem} ({seen[f.stem]}, {f}); "
+                              "outputs would collide")
+        seen[f.stem] = f
+    todo, skipped = [], []
+    for f in map(Path, files):
+        dest = out / f"{f.stem}.wav"
+        if dest.exists() and not overwrite:
+            skipped.append(str(dest))
+        else:
+            todo.append((f, dest))
+    return todo, skipped
 
 
 # --------------------------------------------------------------------------- corpus

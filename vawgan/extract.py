@@ -48,20 +48,13 @@ DASK_TIMEOUT = "10s"
 
 
 # --------------------------------------------------------------------------- one utterance
-def _stored_meta(path: Path) -> dict:
-    import numpy as np
-
-    with np.load(path, allow_pickle=False) as z:
-        return {k[5:]: z[k].item() for k in z.files if k.startswith("meta_")}
-
-
 def is_done(dest: PathLike, cfg: FeatureConfig) -> Optional[int]:
     """Frame count if ``dest`` is a valid feature file made with ``cfg``, else None.
 
     Valid means: it loads, :func:`~vawgan.features.check_compatible` accepts it, and it
     was analysed with the same f0 method and search range.
     """
-    from .features import check_compatible, load_features
+    from .features import check_compatible, load_feature_meta, load_features
 
     dest = Path(dest)
     if not dest.is_file():
@@ -69,7 +62,7 @@ def is_done(dest: PathLike, cfg: FeatureConfig) -> Optional[int]:
     try:
         feats = load_features(dest)
         check_compatible(feats, cfg, str(dest))
-        meta = _stored_meta(dest)
+        meta = load_feature_meta(dest)
     except (FeatureError, OSError, ValueError, KeyError):
         return None
     if (meta.get("f0_method") != cfg.f0_method

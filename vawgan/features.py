@@ -303,7 +303,7 @@ def save_features(path: PathLike, feats: Features, **meta) -> None:
     arrays = {k: getattr(feats, k) for k in _ARRAYS}
     arrays.update(fs=np.int64(feats.fs), frame_period=np.float64(feats.frame_period),
                   alpha=np.float64(feats.alpha), fft_size=np.int64(feats.fft_size),
-                  format=np.int64(FEATURE_FORMAT))
+                  level_db=np.float64(feats.level_db), format=np.int64(FEATURE_FORMAT))
     for k, v in meta.items():
         arrays[f"meta_{k}"] = np.asarray(v)
     with atomic_path(path, suffix=".npz") as tmp:
@@ -320,15 +320,66 @@ def load_features(path: PathLike) -> Features:
             if fmt != FEATURE_FORMAT:
                 raise FeatureError(f"{path}: feature format {fmt}, expected {FEATURE_FORMAT}; "
                                    "re-extract")
+            # level_db: absent from dumps written before it was stored (NaN: unknown)
             return Features(**{k: z[k] for k in _ARRAYS}, fs=int(z["fs"]),
                             frame_period=float(z["frame_period"]), alpha=float(z["alpha"]),
-                            fft_size=int(z["fft_size"]))
+                            fft_size=int(z["fft_size"]),
+                            level_db=float(z["level_db"]) if "level_db" in z else float("nan"))
     except FeatureError:
         raise
     except FileNotFoundError:
         raise FeatureError(f"{path}: no such feature file") from None
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as e:
         raise FeatureError(f"{path}: corrupt feature file ({type(e).__name__})") from None
+
+
+def load_feature_meta(path: PathLike) -> dict:
+    """The ``meta`` values :func:`save_features` stored with a feature file (e.g.
+    ``speaker``, ``utt``, ``source``, ``fs_orig``, ``f0_method``); FeatureError if
+    unreadable."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k[5:]: z[k].item() for k in z.files if k.startswith("meta_")}
+    except FileNotFoundError:
+        raise FeatureError(f"{path}: no such feature file") from None
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as e:
+        raise FeatureError(f"{path}: corrupt feature file ({type(e).__name__})") from None
+
+
+#: the file suffix of feature files (:func:`save_features`); inputs with it are read,
+#: not analysed, by :func:`read_input`
+FEATURE_SUFFIX = ".npz"
+
+
+def read_input(path: PathLike, cfg: Optional[FeatureConfig] = None) -> Tuple[Features, int]:
+    """Features of an input: an audio file is analysed (:func:`analyze_file`), a feature
+    file of a dump (``.npz`` from ``vawgan extract``: the same analysis, done once) is
+    read and checked against ``cfg``.
+
+    Returns
+    -------
+    feats : Features
+    fs_orig : int
+        The audio file's own rate (for a feature file: the rate of the file it was
+        extracted from, as stored; else the analysis rate).
+
+    Raises
+    ------
+    FeatureError
+        A feature file made with other settings than ``cfg`` (rate, frame period,
+        FFT size, order, all-pass constant), or unreadable.
+    """
+    cfg = cfg or FeatureConfig()
+    path = Path(path)
+    if path.suffix.lower() != FEATURE_SUFFIX:
+        return analyze_file(path, cfg)
+    feats = load_features(path)
+    check_compatible(feats, cfg, str(path))
+    if feats.n_frames < cfg.min_frames:
+        raise FeatureError(f"{path}: too short ({feats.n_frames} frames; need {cfg.min_frames})")
+    fs_orig = load_feature_meta(path).get("fs_orig", feats.fs)
+    return feats, int(fs_orig)
 
 
 def check_compatible(feats: Features, cfg: FeatureConfig, where: str = "features") -> None:

@@ -149,29 +149,41 @@ PY
 )
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
     stage_begin
+    # every system and target converts the features stage 1 extracted (the same
+    # analysis code and settings; each source sentence analysed once, not 15 times)
+    feature_list() {  # $1 wav list, $2 feature folder: absolute .npz paths
+        while read -r wav; do
+            [ -n "$wav" ] && echo "$PWD/$2/$(basename "$(dirname "$wav")")/$(basename "${wav%.*}").npz"
+        done < "$1"
+    }
     for set in $sets; do
-        for pair in $pairs; do
-            src=${pair%-*}; tgt=${pair#*-}
+        fdir=$feats
+        [ "$set" = dev ] || fdir=$dump/feats_$set
+        lists=$exp/convert/$set/lists
+        mkdir -p "$lists"
+        for src in $(printf '%s\n' $pairs | sed 's/-.*//' | awk '!seen[$0]++'); do
             [ -f "$data/$set/$src.list" ] || continue
-            log "stage 4: $set $src -> $tgt"
+            tgts=$(printf '%s\n' $pairs | awk -F- -v s="$src" '$1 == s {print $2}' | paste -sd, -)
+            feature_list "$data/$set/$src.list" "$fdir" > "$lists/$src.list"
+            log "stage 4: $set $src -> $tgts"
             for sys in vae vawgan; do
-                vawgan convert --model "$exp/$sys.pt" --source "$src" --target "$tgt" \
-                    --postfilter none --in "$data/$set/$src.list" \
-                    --out "$exp/convert/$set/$sys/$pair" --jobs "$jobs"
+                vawgan convert --model "$exp/$sys.pt" --source "$src" --target "$tgts" \
+                    --postfilter none --in "$lists/$src.list" \
+                    --out "$exp/convert/$set/$sys/$src-{target}" --jobs "$jobs" \
+                    || die "stage 4: conversion failed for some files (listed above)"
             done
-            vawgan convert --model "$exp/vawgan.pt" --source "$src" --target "$tgt" \
-                --postfilter "$postfilter" --in "$data/$set/$src.list" \
-                --out "$exp/convert/$set/vawgan+$postfilter/$pair" --jobs "$jobs"
+            vawgan convert --model "$exp/vawgan.pt" --source "$src" --target "$tgts" \
+                --postfilter "$postfilter" --in "$lists/$src.list" \
+                --out "$exp/convert/$set/vawgan+$postfilter/$src-{target}" --jobs "$jobs" \
+                || die "stage 4: conversion failed for some files (listed above)"
         done
-        # vocoder floor: analysis-synthesis of the natural target sentences
-        for tgt in $(python -c "from vawgan.config import load_config; print(' '.join(load_config('$conf').data.targets))"); do
+        # vocoder floor: resynthesis of the natural target sentences (from their features)
+        for tgt in $(printf '%s\n' $pairs | sed 's/.*-//' | awk '!seen[$0]++'); do
             [ -f "$data/$set/$tgt.list" ] || continue
-            out=$exp/convert/$set/vocoder/$tgt
-            mkdir -p "$out"
-            while read -r wav; do
-                name=$(basename "${wav%.*}")
-                [ -f "$out/$name.wav" ] || vawgan analysis-synthesis "$wav" "$out/$name.wav" >/dev/null
-            done < "$data/$set/$tgt.list"
+            feature_list "$data/$set/$tgt.list" "$fdir" > "$lists/$tgt.list"
+            vawgan analysis-synthesis --in "$lists/$tgt.list" --out "$exp/convert/$set/vocoder/$tgt" \
+                --config "$conf" --jobs "$jobs" --no-metrics \
+                || die "stage 4: vocoder floor failed for some files (listed above)"
         done
     done
     stage_end 4_convert

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Optional
 
 from ..errors import VawganError
 from ..postfilter import POSTFILTERS
@@ -16,7 +17,8 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                              "vawgan/pretrained/vcc2016_vawgan.pt")
     parser.add_argument("--target", default=None,
                         help="target speaker (default: the bundle's default target, e.g. the "
-                             "first speaker whose name starts with T)")
+                             "first speaker whose name starts with T); 'vawgan convert' takes "
+                             "a comma list: each input analysed once, converted to each")
     parser.add_argument("--source", default=None,
                         help="training speaker whose statistics normalize the input (default: "
                              "statistics estimated from the input itself)")
@@ -47,15 +49,19 @@ def check_conversion_args(args: argparse.Namespace) -> None:
         raise VawganError(f"--sr {args.sr}: must be between 8000 and 192000 Hz")
 
 
-def load_converter(model: Path, args: argparse.Namespace, background: bool = False):
+def load_converter(model: Path, args: argparse.Namespace, background: bool = False,
+                   target: Optional[str] = None, bundle=None):
     """The Converter of bundle ``model`` with ``--target`` / ``--source`` / ``--postfilter``.
 
-    The target speaker (and the source's statistics) are resolved here, once. With
+    The target speaker (``target``, else ``--target``) and the source's statistics are
+    resolved here, once; ``bundle``: already loaded from ``model``. With
     ``background``, onnxruntime is imported and the session built in a thread while the
     caller goes on (``vawgan-convert``: during the WORLD analysis of the input).
     """
     from ..bundle import load_bundle
     from ..convert import Converter
 
-    bundle = load_bundle(model, background=background)  # checked here; ~10 ms without onnxruntime
-    return Converter(bundle, args.target, args.source, args.postfilter, args.pf_alpha)
+    if bundle is None:  # checked here; ~10 ms without onnxruntime
+        bundle = load_bundle(model, background=background)
+    return Converter(bundle, target or args.target, args.source, args.postfilter,
+                     args.pf_alpha)
