@@ -14,7 +14,10 @@ with :func:`vawgan.features.analyze_file`), writes into ``--outdir``:
 * ``trajectory.png``: one dimension (``--traj-dim``) over one utterance (``--utt``),
   natural vs each system;
 * ``metrics.json`` (the evaluate result), ``index.md`` and ``index.html`` with the
-  metric table and the figures.
+  metric table and the figures; ``index.html`` also has audio players for a few
+  utterances (source when given, natural target, each system), copied under
+  ``audio/`` as 16-bit WAV (:mod:`vawgan.listen`): the folder can be zipped or served
+  as it is.
 
 GV and MS of a set follow :mod:`vawgan.stats` (non-silent frames, mean over
 utterances; :func:`vawgan.stats.set_gv_ms`). ``--eval-json`` reuses the table of an
@@ -35,6 +38,8 @@ from .errors import VawganError
 from .evaluate import check_result, markdown_table
 from .features import Features
 from .io import atomic_write_text, atomic_write_with
+from .listen import (LISTEN_DEFAULT, copy_listening_audio, listening_table_html,
+                     pick_utterances)
 from .stats import set_gv_ms, stat_frames
 
 FIGURES = ("gv.png", "ms.png", "scatter.png", "trajectory.png")
@@ -165,7 +170,10 @@ def _page_md(result: Mapping[str, Any], notes: List[str]) -> str:
     return "\n".join(parts)
 
 
-def _page_html(result: Mapping[str, Any], md_table: str, notes: List[str]) -> str:
+def section_html(result: Mapping[str, Any], md_table: str, notes: List[str],
+                 listen_html: str = "", prefix: str = "") -> str:
+    """The metric table, the audio players and the figures of one report, as an HTML
+    fragment; ``prefix`` goes before every link (a page one folder up: ``"SF1-TF1/"``)."""
     from .evaluate import TABLE_COLUMNS, format_metric
 
     head = "".join(f"<th>{html.escape(h)}</th>" for _, h, _ in TABLE_COLUMNS)
@@ -174,25 +182,38 @@ def _page_html(result: Mapping[str, Any], md_table: str, notes: List[str]) -> st
         cells = "".join(f"<td>{format_metric(k, s['summary'].get(k), f)}</td>"
                         for k, _, f in TABLE_COLUMNS)
         rows.append(f"<tr><th>{html.escape(name)}</th>{cells}</tr>")
-    imgs = "".join(f'<figure><img src="{f}" alt="{f}"><figcaption>{f}</figcaption></figure>'
-                   for f in FIGURES)
+    imgs = "".join(f'<figure><img src="{html.escape(prefix + f)}" alt="{f}">'
+                   f"<figcaption>{f}</figcaption></figure>" for f in FIGURES)
     note_html = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
     caption = html.escape(md_table.strip().splitlines()[-1])
-    return ("<!doctype html><html><head><meta charset='utf-8'><title>vawgan over-smoothing "
-            "report</title><style>body{font-family:sans-serif;max-width:1100px;margin:auto}"
-            "table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:3px 8px;"
-            "text-align:right}img{max-width:100%}</style></head><body>"
-            "<h1>Over-smoothing report</h1>"
-            f"<p>References: <code>{html.escape(str(result.get('ref', '?')))}</code></p>"
-            f"<table><tr><th>system</th>{head}</tr>{''.join(rows)}</table><p>{caption}</p>"
-            f"{imgs}<ul>{note_html}</ul></body></html>\n")
+    listen = (f"<h3>Listen</h3><div style='overflow-x:auto'>{listen_html}</div>"
+              if listen_html else "")
+    refs = (f"<p>References: <code>{html.escape(str(result['ref']))}</code></p>"
+            if result.get("ref") else "")
+    return (f"{refs}<table><tr><th>system</th>{head}</tr>{''.join(rows)}</table><p>{caption}</p>"
+            f"{listen}<div class='figs'>{imgs}</div><ul>{note_html}</ul>")
+
+
+def page_html(title: str, body: str) -> str:
+    """A self-contained HTML page (no external resources) around ``body``."""
+    return ("<!doctype html><html><head><meta charset='utf-8'>"
+            f"<title>{html.escape(title)}</title><style>"
+            "body{font-family:sans-serif;max-width:1400px;margin:auto;padding:0 1em}"
+            "table{border-collapse:collapse;margin:0.5em 0}"
+            "td,th{border:1px solid #bbb;padding:3px 8px;text-align:right}"
+            "table.listen td{text-align:center;padding:2px}audio{width:170px}"
+            ".figs{display:flex;flex-wrap:wrap}figure{width:48%;margin:0.5%}"
+            "img{max-width:100%}</style></head><body>"
+            f"<h1>{html.escape(title)}</h1>{body}</body></html>\n")
 
 
 def make_report(outdir: Path, result: Mapping[str, Any], feats: Mapping[Path, Any],
                 ref: Mapping[str, Path], systems: Mapping[str, Mapping[str, Path]],
                 silence_db: float, ms_fft: int, frame_period: float,
                 ms_dims: Sequence[int] = (1, 10, 30), scatter_dims: Sequence[int] = (1, 2),
-                traj_dim: int = 1, utt: Optional[str] = None) -> Dict[str, Path]:
+                traj_dim: int = 1, utt: Optional[str] = None,
+                sources: Optional[Mapping[str, Path]] = None,
+                listen: int = LISTEN_DEFAULT) -> Dict[str, Path]:
     """Write the figures and pages; returns ``{name: path}`` of what was written.
 
     Parameters
@@ -207,6 +228,13 @@ def make_report(outdir: Path, result: Mapping[str, Any], feats: Mapping[Path, An
     ms_dims, scatter_dims, traj_dim : 1-based mel-cepstral dims to plot
     utt : str, optional
         Utterance of the trajectory plot; default the first one every system has.
+    sources : mapping of utterance name -> path, optional
+        The source recordings, for the players.
+    listen : int
+        Utterances with audio players (:mod:`vawgan.listen`: copied as 16-bit WAV under
+        ``<outdir>/audio/``); 0 = none. ``listen.json`` records the players (columns,
+        ``{utt: {column: link}}``) and the notes, so that :func:`gather_page` can put
+        several reports on one page.
     """
     notes: List[str] = []
     ok = {p for p, f in feats.items() if isinstance(f, Features)}
@@ -258,13 +286,57 @@ def make_report(outdir: Path, result: Mapping[str, Any], feats: Mapping[Path, An
         notes.append(f"{len(result['failures'])} unreadable file(s), left out: "
                      + "; ".join(result["failures"][:5]))
     md_table = markdown_table(result)
+    columns = {**({"source": sources} if sources else {}), "natural": ref, **systems}
+    links = copy_listening_audio(outdir, columns, pick_utterances(columns, listen))
+    section = section_html(result, md_table, notes,
+                           listening_table_html(links, list(columns)))
     out["metrics.json"] = outdir / "metrics.json"
     atomic_write_text(out["metrics.json"], json.dumps(result, indent=1, default=str))
     out["index.md"] = outdir / "index.md"
     atomic_write_text(out["index.md"], _page_md(result, notes))
+    out["listen.json"] = outdir / "listen.json"
+    atomic_write_text(out["listen.json"], json.dumps(
+        {"columns": list(columns), "rows": links, "notes": notes}, indent=1))
     out["index.html"] = outdir / "index.html"
-    atomic_write_text(out["index.html"], _page_html(result, md_table, notes))
+    atomic_write_text(out["index.html"], page_html("Over-smoothing report", section))
+    for row in links.values():
+        for rel in row.values():
+            out[rel] = outdir / rel
     return out
+
+
+def gather_page(outdir: Path, reports: Sequence[str], title: str, intro_html: str = ""
+                ) -> Path:
+    """``<outdir>/index.html``: the reports ``<outdir>/<name>/`` (each written by
+    :func:`make_report`) on one page, a section each, links relative to ``outdir``.
+
+    Parameters
+    ----------
+    outdir : Path
+    reports : sequence of str
+        Sub-folder names (e.g. the pairs ``SF1-TF1``), in page order.
+    title : str
+    intro_html : str
+        HTML put before the sections (e.g. a summary table).
+    """
+    from .evaluate import markdown_table
+
+    body = [intro_html]
+    for name in reports:
+        d = outdir / name
+        try:
+            result = json.loads((d / "metrics.json").read_text(encoding="utf-8"))
+            listen = json.loads((d / "listen.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise VawganError(f"{d}: not a report folder ({type(e).__name__})") from None
+        prefix = f"{name}/"
+        players = listening_table_html(listen["rows"], listen["columns"], prefix)
+        body.append(f"<h2 id='{html.escape(name)}'>{html.escape(name)}</h2>"
+                    + section_html(result, markdown_table(result), listen["notes"], players,
+                                   prefix))
+    path = outdir / "index.html"
+    atomic_write_text(path, page_html(title, "".join(body)))
+    return path
 
 
 def load_eval_json(path: Path, systems) -> Dict[str, Any]:

@@ -197,7 +197,7 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
         python local/evaluate_pairs.py --exp "$exp" --set "$set" --data "$data" --config "$conf" \
             --pairs "$pairs" --postfilter "$postfilter" --jobs "$jobs"
     done
-    log "done. Report: $exp/report_dev/index.md; numbers: $exp/results_dev.md"
+    log "done. Listening page: $exp/report_dev/index.html (open it in a browser); numbers: $exp/results_dev.md"
     [ -f "$exp/results_dev.md" ] && cat "$exp/results_dev.md"
     stage_end 5_evaluate
 fi

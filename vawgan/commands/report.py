@@ -8,6 +8,7 @@ from typing import List, Optional
 
 from ..errors import VawganError
 from ..io import check_writable
+from ..listen import LISTEN_DEFAULT
 from .evaluate import add_input_arguments, load_inputs
 
 
@@ -20,6 +21,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scatter-dims", default="1,2", help="two dims to scatter (default 1,2)")
     parser.add_argument("--traj-dim", type=int, default=1, help="dim of the trajectory plot")
     parser.add_argument("--utt", default=None, help="utterance of the trajectory plot")
+    parser.add_argument("--source", type=Path, default=None,
+                        help="source recordings (folder or list file, matched by utterance "
+                             "name): a column of the audio players")
+    parser.add_argument("--listen", type=int, default=LISTEN_DEFAULT,
+                        help=f"utterances with audio players on the page, copied as 16-bit "
+                             f"WAV into <outdir>/audio/ (default {LISTEN_DEFAULT}; 0 = none)")
 
 
 def parse_dims(spec: str, n: Optional[int], what: str, max_dim: int = 39) -> List[int]:
@@ -42,8 +49,13 @@ def run(args: argparse.Namespace) -> int:
     ms_dims = parse_dims(args.ms_dims, None, "--ms-dims")
     scatter_dims = parse_dims(args.scatter_dims, 2, "--scatter-dims")
     parse_dims(str(args.traj_dim), 1, "--traj-dim")
+    if args.listen < 0:
+        raise VawganError(f"--listen {args.listen}: must be >= 0")
     check_writable(args.outdir, folder=True)  # before the analysis
     ref, systems, cfg = load_inputs(args)
+    from ..evaluate import utterance_map
+
+    sources = None if args.source is None else utterance_map(args.source, "--source")
     if args.utt is not None and args.utt not in ref:
         raise VawganError(f"--utt {args.utt}: not a readable reference utterance "
                           f"(no such name in {args.ref})")
@@ -56,7 +68,9 @@ def run(args: argparse.Namespace) -> int:
                                  features=feats)
         result["ref"] = str(args.ref)
     out = make_report(args.outdir, result, feats, ref, systems, cfg.feature.silence_db, ms_fft,
-                      cfg.feature.frame_period, ms_dims, scatter_dims, args.traj_dim, args.utt)
+                      cfg.feature.frame_period, ms_dims, scatter_dims, args.traj_dim, args.utt,
+                      sources=sources, listen=args.listen)
     print(markdown_table(result))
-    print(f"vawgan report: {len(out)} files -> {args.outdir} (open {out['index.html']})")
+    print(f"vawgan report: {len(out)} files -> {args.outdir} (open {out['index.html']} "
+          "in a browser)")
     return 0

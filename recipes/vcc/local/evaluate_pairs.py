@@ -10,7 +10,8 @@ mean over pairs, over the four headline pairs of the quality bar
 (SF1-TF1, SM1-TM1, SF1-TM1, SM1-TF1) and over all pairs.
 
 Writes ``EXP/results_<set>.json``, ``EXP/results_<set>.md`` and the over-smoothing
-report of the headline pairs under ``EXP/report_<set>/``. The JSON keeps the units of
+report of the headline pairs under ``EXP/report_<set>/``, with ``index.html``: the
+listening page (metric tables, audio players and figures of every headline pair). The JSON keeps the units of
 ``vawgan.uttmetrics`` (``vuv_error`` a fraction); the Markdown tables show V/UV error in
 percent (``vawgan.evaluate.format_metric``).
 """
@@ -66,6 +67,20 @@ def table(summary: dict) -> str:
     return "\n".join(rows) + "\n"
 
 
+def html_table(summary: dict) -> str:
+    """HTML version of :func:`table`."""
+    import html
+
+    from vawgan.evaluate import format_metric
+
+    head = "".join(f"<th>{html.escape(h)}</th>" for _, h, _ in KEYS)
+    rows = "".join(
+        f"<tr><th>{html.escape(name)}</th><td>{s['n_pairs']}</td>"
+        + "".join(f"<td>{format_metric(k, s.get(k), f)}</td>" for k, _, f in KEYS) + "</tr>"
+        for name, s in summary.items())
+    return f"<table><tr><th>system</th><th>pairs</th>{head}</tr>{rows}</table>"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--exp", type=Path, required=True)
@@ -76,6 +91,8 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--config", type=Path, default=None, help="recipe YAML (feature section)")
     ap.add_argument("--no-report", action="store_true")
+    ap.add_argument("--listen", type=int, default=4,
+                    help="sentences per pair with audio players on the listening page")
     args = ap.parse_args(argv)
 
     from vawgan.config import load_config
@@ -145,19 +162,32 @@ def main(argv=None) -> int:
     atomic_write_text(args.exp / f"results_{args.set}.md", "\n".join(md) + "\n")
 
     if not args.no_report:
-        from vawgan.report import make_report
+        from vawgan.report import gather_page, make_report
 
         report_dir = args.exp / f"report_{args.set}"
         index = [f"# Over-smoothing report ({args.exp.name}, {args.set})\n", "\n".join(md[1:3])]
-        for pair in headline or list(results)[:1]:
+        shown = headline or list(results)[:1]
+        for pair in shown:
             ref, systems = inputs[pair]
+            src_list = args.data / args.set / f"{pair.split('-')[0]}.list"
+            sources = read_list(src_list) if src_list.exists() else None
             make_report(report_dir / pair, results[pair], cache, ref, systems,
                         silence_db=cfg.feature.silence_db, ms_fft=cfg.stats.ms_fft,
-                        frame_period=cfg.feature.frame_period)
+                        frame_period=cfg.feature.frame_period, sources=sources,
+                        listen=args.listen)
             index += [f"\n## {pair}\n", markdown_table(results[pair]),
                       f"![GV]({pair}/gv.png)\n![MS]({pair}/ms.png)\n"
                       f"![scatter]({pair}/scatter.png)\n![trajectory]({pair}/trajectory.png)\n"]
         atomic_write_text(report_dir / "index.md", "\n".join(index) + "\n")
+        # the listening page: every shown pair's table, players and figures
+        intro = (f"<p>{args.exp.name}, {args.set} set. Mean over the pairs "
+                 f"{', '.join(headline or shown)}:</p>"
+                 + html_table(summary_head or summary_all)
+                 + "<p>Each pair below: its metric table, audio players (source, natural "
+                 "target, each system, the vocoder floor) and the over-smoothing figures. "
+                 "MCD on c1..c24 after DTW over non-silent frames.</p>")
+        gather_page(report_dir, shown, f"vawgan listening page: {args.exp.name} ({args.set})",
+                    intro)
     print(f"evaluate_pairs: wrote {args.exp}/results_{args.set}.md", file=sys.stderr)
     return 0
 
