@@ -588,3 +588,11 @@ def test_dump_features_made_with_other_settings_fail_per_file(bundle_path, audio
     assert rc == 1 and "1 converted, 0 skipped (output exists), 2 failed" in cap.out
     assert "x.npz" in cap.err and "config wants" in cap.err
     assert "bad.npz: corrupt feature file" in cap.err
+
+
+def test_version_of_both_scripts(capsys):
+    from vawgan import __version__
+
+    assert main(["--version"]) == 0 and capsys.readouterr().out.strip() == f"vawgan {__version__}"
+    assert convert_main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"vawgan-convert {__version__}"

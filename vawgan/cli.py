@@ -98,6 +98,9 @@ def convert_main(argv: Optional[List[str]] = None) -> int:
     """``vawgan-convert in.wav out.wav [options]``."""
     _setup_warnings()
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--version"]:
+        print(f"vawgan-convert {__version__}")
+        return 0
     from .commands.convert_one import DESCRIPTION
 
     return _run("vawgan-convert", "vawgan.commands.convert_one", argv, DESCRIPTION)
