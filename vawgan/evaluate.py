@@ -63,9 +63,18 @@ TABLE_COLUMNS = (("n_utts", "utts", "{:d}"), ("mcd", "MCD [dB]", "{:.2f}"),
                  ("f0_rmse", "F0 RMSE [Hz]", "{:.1f}"), ("logf0_corr", "log-F0 corr", "{:.3f}"),
                  ("vuv_error", "V/UV err [%]", "{:.1f}"), ("gv_distance", "GV dist", "{:.3f}"),
                  ("gv_distance_mcd", "GV dist (MCD dims)", "{:.3f}"),
-                 ("ms_distance", "MS dist [dB]", "{:.2f}"))
+                 ("ms_distance", "MS dist [dB]", "{:.2f}"),
+                 ("spk_sim", "spk sim", "{:.3f}"), ("spk_id_acc", "spk ID [%]", "{:.1f}"))
+#: columns shown only when some system has them (speaker similarity is optional)
+OPTIONAL_COLUMNS = ("spk_sim", "spk_id_acc")
 #: factor from a metric's unit in data to its unit in tables (V/UV error: fraction -> %)
-DISPLAY_SCALE = {"vuv_error": 100.0}
+DISPLAY_SCALE = {"vuv_error": 100.0, "spk_id_acc": 100.0}
+
+
+def table_columns(result: Mapping[str, Any]) -> Tuple[Tuple[str, str, str], ...]:
+    """:data:`TABLE_COLUMNS` less the optional ones no system of ``result`` has."""
+    have = {k for s in result["systems"].values() for k in s["summary"]}
+    return tuple(c for c in TABLE_COLUMNS if c[0] not in OPTIONAL_COLUMNS or c[0] in have)
 
 
 def utterance_map(spec: PathLike, what: str) -> Dict[str, Path]:
@@ -108,6 +117,8 @@ def _nanmean(values: List[float]) -> Optional[float]:
 def evaluate(ref: Mapping[str, Path], systems: Mapping[str, Mapping[str, Path]],
              cfg: Optional[FeatureConfig] = None, jobs: int = 1, mcd_dims: int = 24,
              ms_fft: int = 256, features: Optional[Dict[Path, Any]] = None,
+             speaker: Optional[Tuple[Mapping[str, Any], str]] = None,
+             embeddings: Optional[Dict[Path, Any]] = None,
              ) -> Tuple[Dict[str, Any], Dict[Path, Any]]:
     """Evaluate systems against natural references.
 
@@ -124,6 +135,13 @@ def evaluate(ref: Mapping[str, Path], systems: Mapping[str, Mapping[str, Path]],
     mcd_dims, ms_fft : int
     features : dict, optional
         Already-analyzed ``{path: Features}`` (e.g. from :func:`analyze_files`).
+    speaker : (centroids, target), optional
+        Speaker similarity (:mod:`vawgan.speaker`): ``centroids`` ``{speaker: (256,)}``
+        of the candidate speakers (:func:`vawgan.speaker.speaker_centroids`) and the
+        ``target`` the systems converted to; adds ``spk_sim`` and ``spk_id`` per
+        utterance and their means ``spk_sim`` and ``spk_id_acc`` per system.
+    embeddings : dict, optional
+        Already-made ``{path: embedding}`` (updated in place with the new ones).
 
     Returns
     -------
@@ -179,6 +197,23 @@ def evaluate(ref: Mapping[str, Path], systems: Mapping[str, Mapping[str, Path]],
                                                   unit="pair", disable=None)):
         per[name][u] = out
 
+    if speaker is not None:
+        from .speaker import embed_files, similarity
+
+        centroids, target = speaker
+        emb = embeddings if embeddings is not None else {}
+        need = [files[u] for name, files in systems.items() for u in plan[name][0]]
+        emb.update(embed_files([p for p in dict.fromkeys(need) if p not in emb]))
+        for name, files in systems.items():
+            for u in plan[name][0]:
+                e = emb[files[u]]
+                if isinstance(e, np.ndarray):
+                    per[name][u].update(similarity(e, centroids, target))
+                else:
+                    failures.append(f"speaker embedding: {e}")
+        result["speaker_target"] = target
+        result["speaker_candidates"] = list(centroids)
+
     for name, files in systems.items():
         utts, missing, nat_gv, nat_ms = plan[name]
         gv, ms = set_gv_ms([stat_frames(feats[files[u]], silence_db) for u in utts], ms_fft)
@@ -190,6 +225,9 @@ def evaluate(ref: Mapping[str, Path], systems: Mapping[str, Mapping[str, Path]],
         # GVD at no MCD cost
         summary["gv_distance_mcd"] = gv_distance(gv[:mcd_dims], nat_gv[:mcd_dims])
         summary["ms_distance"] = ms_distance(ms, nat_ms, n_fft=ms_fft, precomputed=True)
+        if speaker is not None:
+            summary["spk_sim"] = _nanmean([per[name][u].get("spk_sim") for u in utts])
+            summary["spk_id_acc"] = _nanmean([per[name][u].get("spk_id") for u in utts])
         unread = sorted(u for u in files if u in ref and u not in utts)
         result["systems"][name] = {
             "summary": summary, "utterances": {u: per[name][u] for u in utts},
@@ -236,14 +274,21 @@ def check_result(result: Any) -> Mapping[str, Any]:
 
 def markdown_table(result: Mapping[str, Any]) -> str:
     """The per-system metric table of an :func:`evaluate` result, in Markdown."""
-    head = "| system | " + " | ".join(h for _, h, _ in TABLE_COLUMNS) + " |"
-    sep = "| --- |" + " ---: |" * len(TABLE_COLUMNS)
+    cols = table_columns(result)
+    head = "| system | " + " | ".join(h for _, h, _ in cols) + " |"
+    sep = "| --- |" + " ---: |" * len(cols)
     rows = [head, sep]
     for name, s in result["systems"].items():
         summ = s["summary"]
         rows.append(f"| {name} | " + " | ".join(format_metric(k, summ.get(k), f)
-                                                for k, _, f in TABLE_COLUMNS) + " |")
+                                                for k, _, f in cols) + " |")
     note = (f"\nMCD on c1..c{result['mcd_dims']} after DTW, F0 metrics on frames voiced in both; "
             f"GV / MS distances of the set of utterances (c1..c39, non-silent frames) to the "
-            f"natural references of the same sentences (MS FFT {result['ms_fft']} frames).\n")
+            f"natural references of the same sentences (MS FFT {result['ms_fft']} frames).")
+    if "speaker_target" in result:
+        note += (f" Speaker similarity: cosine of each utterance's speaker embedding to "
+                 f"{result['speaker_target']}'s centroid; ID: how often "
+                 f"{result['speaker_target']} is the nearest of "
+                 f"{len(result['speaker_candidates'])} speakers' centroids.")
+    note += "\n"
     return "\n".join(rows) + "\n" + note

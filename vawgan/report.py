@@ -174,13 +174,14 @@ def section_html(result: Mapping[str, Any], md_table: str, notes: List[str],
                  listen_html: str = "", prefix: str = "") -> str:
     """The metric table, the audio players and the figures of one report, as an HTML
     fragment; ``prefix`` goes before every link (a page one folder up: ``"SF1-TF1/"``)."""
-    from .evaluate import TABLE_COLUMNS, format_metric
+    from .evaluate import format_metric, table_columns
 
-    head = "".join(f"<th>{html.escape(h)}</th>" for _, h, _ in TABLE_COLUMNS)
+    cols = table_columns(result)
+    head = "".join(f"<th>{html.escape(h)}</th>" for _, h, _ in cols)
     rows = []
     for name, s in result["systems"].items():
         cells = "".join(f"<td>{format_metric(k, s['summary'].get(k), f)}</td>"
-                        for k, _, f in TABLE_COLUMNS)
+                        for k, _, f in cols)
         rows.append(f"<tr><th>{html.escape(name)}</th>{cells}</tr>")
     imgs = "".join(f'<figure><img src="{html.escape(prefix + f)}" alt="{f}">'
                    f"<figcaption>{f}</figcaption></figure>" for f in FIGURES)

@@ -16,6 +16,50 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_input_arguments(parser)
     parser.add_argument("--out-json", type=Path, default=None, help="write all results as JSON")
     parser.add_argument("--out-md", type=Path, default=None, help="write the table as Markdown")
+    add_speaker_arguments(parser)
+
+
+def add_speaker_arguments(parser: argparse.ArgumentParser) -> None:
+    """Speaker similarity (``vawgan[eval]``): ``--target``, ``--centroids``, ..."""
+    g = parser.add_argument_group("speaker similarity (pip install 'vawgan[eval]')")
+    g.add_argument("--target", default=None,
+                   help="the speaker the systems converted to (needs --centroids)")
+    g.add_argument("--centroids", action="append", default=[], metavar="SPK=DIR",
+                   help="recordings of one candidate speaker (folder or list file; e.g. "
+                        "training utterances), for its centroid; repeat for every speaker "
+                        "of the model, the target included")
+    g.add_argument("--centroid-utts", type=int, default=20,
+                   help="first N files of each --centroids (default 20)")
+    g.add_argument("--centroid-cache", type=Path, default=None,
+                   help=".npz cache of the centroids (remade for speakers whose files changed)")
+
+
+def load_speaker(args: argparse.Namespace):
+    """``(centroids, target)`` for :func:`vawgan.evaluate.evaluate`, or None."""
+    if args.target is None and not args.centroids:
+        return None
+    if args.target is None or not args.centroids:
+        raise VawganError("speaker similarity needs both --target and --centroids SPK=DIR")
+    if args.centroid_utts < 1:
+        raise VawganError(f"--centroid-utts {args.centroid_utts}: must be >= 1")
+    from ..corpus import collect_audio
+    from ..speaker import load_encoder, speaker_centroids
+
+    speakers = {}
+    for spec in args.centroids:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            raise VawganError(f"--centroids {spec!r}: expected SPK=DIR_OR_LIST")
+        if name in speakers:
+            raise VawganError(f"--centroids {name}: given twice")
+        speakers[name] = collect_audio(path, f"--centroids {name}")[:args.centroid_utts]
+    if args.target not in speakers:
+        raise VawganError(f"--target {args.target}: not among the --centroids speakers "
+                          f"({', '.join(speakers)})")
+    if args.centroid_cache is not None:
+        check_writable(args.centroid_cache)
+    load_encoder()  # the extra missing: say so before any analysis
+    return speaker_centroids(speakers, args.centroid_cache), args.target
 
 
 def add_input_arguments(parser: argparse.ArgumentParser) -> None:
@@ -74,8 +118,10 @@ def run(args: argparse.Namespace) -> int:
         if out is not None:
             check_writable(out)  # before the work
     ref, systems, cfg = load_inputs(args)
+    speaker = load_speaker(args)
     ms_fft = cfg.stats.ms_fft if args.ms_fft is None else args.ms_fft
-    result, _ = evaluate(ref, systems, cfg.feature, args.jobs, args.mcd_dims, ms_fft)
+    result, _ = evaluate(ref, systems, cfg.feature, args.jobs, args.mcd_dims, ms_fft,
+                         speaker=speaker)
     result["ref"] = str(args.ref)
     table = markdown_table(result)
     if args.out_json:

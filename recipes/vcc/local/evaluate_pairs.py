@@ -28,7 +28,10 @@ HEADLINE = ["SF1-TF1", "SM1-TM1", "SF1-TM1", "SM1-TF1"]
 KEYS = [("mcd", "MCD [dB]", "{:.2f}"), ("f0_rmse", "F0 RMSE [Hz]", "{:.1f}"),
         ("logf0_corr", "log-F0 corr", "{:.3f}"), ("vuv_error", "V/UV err [%]", "{:.1f}"),
         ("gv_distance", "GVD", "{:.3f}"), ("gv_distance_mcd", "GVD c1..c24", "{:.3f}"),
-        ("ms_distance", "MSD [dB]", "{:.2f}")]
+        ("ms_distance", "MSD [dB]", "{:.2f}"), ("spk_sim", "spk sim", "{:.3f}"),
+        ("spk_id_acc", "spk ID [%]", "{:.1f}")]
+#: shown only when measured (speaker similarity: headline pairs, vawgan[eval])
+OPTIONAL_KEYS = ("spk_sim", "spk_id_acc")
 
 
 def read_list(path: Path) -> dict:
@@ -49,22 +52,63 @@ def mean_over(results: dict, pairs: list, system: str) -> dict:
     for key, _, _ in KEYS:
         vals = [results[p]["systems"][system]["summary"].get(key) for p in pairs
                 if system in results[p]["systems"]]
+        if key in OPTIONAL_KEYS and any(v is None for v in vals):
+            out[key] = None  # measured on some pairs only (speaker similarity: headline)
+            continue
         vals = [v for v in vals if v is not None and math.isfinite(v)]
         out[key] = sum(vals) / len(vals) if vals else None
     out["n_pairs"] = sum(1 for p in pairs if system in results[p]["systems"])
     return out
 
 
+def keys_of(summary: dict) -> list:
+    """:data:`KEYS` less the optional ones that no system has."""
+    return [k for k in KEYS if k[0] not in OPTIONAL_KEYS
+            or any(s.get(k[0]) is not None for s in summary.values())]
+
+
 def table(summary: dict) -> str:
     """Markdown table of ``{system: mean_over(...)}``; V/UV error shown in percent."""
     from vawgan.evaluate import format_metric
 
-    rows = ["| system | pairs | " + " | ".join(h for _, h, _ in KEYS) + " |",
-            "| --- | ---: |" + " ---: |" * len(KEYS)]
+    keys = keys_of(summary)
+    rows = ["| system | pairs | " + " | ".join(h for _, h, _ in keys) + " |",
+            "| --- | ---: |" + " ---: |" * len(keys)]
     for name, s in summary.items():
-        cells = [format_metric(k, s.get(k), f) for k, _, f in KEYS]
+        cells = [format_metric(k, s.get(k), f) for k, _, f in keys]
         rows.append(f"| {name} | {s['n_pairs']} | " + " | ".join(cells) + " |")
     return "\n".join(rows) + "\n"
+
+
+def speaker_centroids_of(args):
+    """Centroids of every training speaker (first ``--centroid-utts`` of its training
+    sentences), cached in ``EXP/speaker_centroids.npz``; None when ``--speaker-sim auto``
+    and the encoder is not installed."""
+    from vawgan.errors import VawganError
+    from vawgan.speaker import load_encoder, speaker_centroids
+
+    try:
+        load_encoder()
+    except VawganError as e:
+        if args.speaker_sim == "on":
+            raise
+        print(f"evaluate_pairs: no speaker similarity ({e})", file=sys.stderr)
+        return None
+    from vawgan.corpus import is_audio
+
+    corpus = Path((args.data / "corpus").read_text().strip())
+    by_spk: dict = {}
+    for line in (args.data / "train.list").read_text().splitlines():
+        if line.strip():  # speaker/utt
+            spk, utt = line.strip().split("/", 1)
+            by_spk.setdefault(spk, []).append(utt)
+    speakers = {}
+    for spk, utts in sorted(by_spk.items()):
+        files = []
+        for utt in sorted(utts)[:args.centroid_utts]:
+            files += [p for p in sorted((corpus / spk).glob(f"{utt}.*")) if is_audio(p)][:1]
+        speakers[spk] = files
+    return speaker_centroids(speakers, args.exp / "speaker_centroids.npz")
 
 
 def html_table(summary: dict) -> str:
@@ -73,10 +117,11 @@ def html_table(summary: dict) -> str:
 
     from vawgan.evaluate import format_metric
 
-    head = "".join(f"<th>{html.escape(h)}</th>" for _, h, _ in KEYS)
+    keys = keys_of(summary)
+    head = "".join(f"<th>{html.escape(h)}</th>" for _, h, _ in keys)
     rows = "".join(
         f"<tr><th>{html.escape(name)}</th><td>{s['n_pairs']}</td>"
-        + "".join(f"<td>{format_metric(k, s.get(k), f)}</td>" for k, _, f in KEYS) + "</tr>"
+        + "".join(f"<td>{format_metric(k, s.get(k), f)}</td>" for k, _, f in keys) + "</tr>"
         for name, s in summary.items())
     return f"<table><tr><th>system</th><th>pairs</th>{head}</tr>{rows}</table>"
 
@@ -91,6 +136,11 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--config", type=Path, default=None, help="recipe YAML (feature section)")
     ap.add_argument("--no-report", action="store_true")
+    ap.add_argument("--speaker-sim", choices=("auto", "on", "off"), default="auto",
+                    help="speaker similarity of the headline pairs (vawgan[eval]); auto: "
+                         "when the speaker encoder is installed")
+    ap.add_argument("--centroid-utts", type=int, default=20,
+                    help="training utterances per speaker for its centroid")
     ap.add_argument("--listen", type=int, default=4,
                     help="sentences per pair with audio players on the listening page")
     args = ap.parse_args(argv)
@@ -106,6 +156,8 @@ def main(argv=None) -> int:
     cache: dict = {}
     results, inputs = {}, {}
     pairs = args.pairs.split()
+    centroids = speaker_centroids_of(args) if args.speaker_sim != "off" else None
+    embeddings: dict = {}
     for pair in pairs:
         tgt = pair.split("-")[1]
         ref_list = args.data / args.set / f"{tgt}.list"
@@ -123,8 +175,10 @@ def main(argv=None) -> int:
             continue
         print(f"evaluate_pairs: {args.set} {pair}: {', '.join(systems)}", file=sys.stderr)
         try:
+            spk = (centroids, tgt) if centroids is not None and pair in HEADLINE else None
             res, feats = evaluate(ref, systems, cfg.feature, jobs=args.jobs,
-                                  ms_fft=cfg.stats.ms_fft, features=cache)
+                                  ms_fft=cfg.stats.ms_fft, features=cache, speaker=spk,
+                                  embeddings=embeddings)
         except VawganError as e:
             print(f"evaluate_pairs: {pair}: {e}", file=sys.stderr)
             continue
