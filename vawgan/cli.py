@@ -26,6 +26,8 @@ COMMANDS = {
     "analysis-synthesis": ("vawgan.commands.analysis_synthesis",
                            "resynthesize through the features (vocoder floor)"),
     "train": ("vawgan.commands.train", "train the VAE and the VAW-GAN"),
+    "enroll": ("vawgan.commands.enroll",
+               "add a target speaker to a model from a few of their recordings"),
     "convert": ("vawgan.commands.convert", "convert many files with a model bundle"),
     "evaluate": ("vawgan.commands.evaluate", "objective evaluation of converted speech"),
     "report": ("vawgan.commands.report",

@@ -1,0 +1,137 @@
+"""vawgan enroll: a new target speaker learned as one decoder embedding row, the rest of
+the network and the base speakers unchanged; resumable; bad input refused clearly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+pysptk = pytest.importorskip("pysptk")
+
+from vawgan.bundle import load_bundle  # noqa: E402
+from vawgan.cli import main  # noqa: E402
+from vawgan.config import Config  # noqa: E402
+from vawgan.enroll import enroll  # noqa: E402
+from vawgan.errors import VawganError  # noqa: E402
+from vawgan.features import analyze_file, synthesize  # noqa: E402
+
+FS = 16000
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    """A tiny bundle (speakers SRC, TGT) and a new voice: 4 ARCTIC clips with f0 x1.4 and
+    a tilted envelope, resynthesized."""
+    from vawgan.export import save_bundle
+    from vawgan.model import build_model
+    from vawgan.stats import compute_speaker_stats
+
+    root = tmp_path_factory.mktemp("enroll")
+    x, fs = sf.read(pysptk.util.example_audio_file())
+    assert fs == FS
+    (root / "base").mkdir()
+    (root / "new").mkdir()
+    feats = []
+    for i in range(4):
+        seg = x[int((0.2 + 0.4 * i) * fs): int((1.4 + 0.4 * i) * fs)]
+        sf.write(root / "base" / f"b{i}.wav", seg, fs)
+        f, _ = analyze_file(root / "base" / f"b{i}.wav")
+        feats.append(f)
+        mc = f.mcep.copy()
+        mc[:, 1] += 0.4
+        sf.write(root / "new" / f"n{i}.wav", 0.8 * synthesize(f, f0=f.f0 * 1.4, mcep=mc), fs)
+    cfg = Config.from_dict({"model": {"z_dim": 4, "hidden": 16, "n_layers": 1, "spk_dim": 3,
+                                      "critic_hidden": 8, "critic_layers": 1}})
+    st = compute_speaker_stats(feats, cfg.feature.silence_db, cfg.stats.ms_fft)
+    torch.manual_seed(0)
+    path = root / "base.pt"
+    save_bundle(path, model=build_model(cfg.model, 2, 39), config=cfg, speakers=["SRC", "TGT"],
+                stats={"SRC": st, "TGT": st}, kind="vawgan", train_info={"steps": 0})
+    return root, path
+
+
+def _files(root):
+    return sorted((root / "new").glob("*.wav"))
+
+
+def test_enroll_learns_one_row_and_keeps_the_base(setup, tmp_path):
+    root, base_path = setup
+    base = load_bundle(base_path)
+    info = enroll(base, "NEW", _files(root), tmp_path / "new.pt", tmp_path / "work",
+                  steps=60, lr=0.05, min_speech=2.0, progress=False)
+    assert info["n_files"] == 4 and not info["failed"]
+    assert info["nll_end"] < info["nll_start"]
+    assert info["f0_range"] is not None and info["f0_range"][0] < info["f0_range"][1]
+    new = load_bundle(tmp_path / "new.pt")
+    assert new.speakers == ["SRC", "TGT", "NEW"]
+    assert new.train_info["enrolled"][0]["name"] == "NEW" and new.train_info["steps"] == 0
+    sd0, sd1 = base.state_dict, new.state_dict
+    for k, v in sd0.items():
+        if k.endswith("embed.weight"):
+            assert np.array_equal(sd1[k][:2], v), k  # base rows untouched
+        else:
+            assert np.array_equal(sd1[k], v), k  # every other weight untouched
+    row0 = sd0["decoder.embed.weight"].mean(axis=0)  # the initial row: mean of the base
+    assert not np.allclose(sd1["decoder.embed.weight"][2], row0)
+    assert np.allclose(sd1["critic.embed.weight"][2], sd0["critic.embed.weight"].mean(axis=0))
+    # the new speaker's statistics are its own: f0 x1.4 -> lf0 mean + log 1.4
+    assert new.stats["NEW"].lf0_mean - new.stats["SRC"].lf0_mean == pytest.approx(
+        np.log(1.4), abs=0.05)
+    # the base speakers convert exactly as before, the new one differently
+    f, _ = analyze_file(root / "base" / "b0.wav")
+    st = new.stats["SRC"]
+    for t in ("SRC", "TGT"):
+        a = base.convert_body(f.body, st.mcep_mean, st.mcep_std, t)
+        b = new.convert_body(f.body, st.mcep_mean, st.mcep_std, t)
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    c = new.convert_body(f.body, st.mcep_mean, st.mcep_std, "NEW")
+    assert not np.allclose(c, new.convert_body(f.body, st.mcep_mean, st.mcep_std, "TGT"))
+
+
+def test_enroll_resumes_exactly(setup, tmp_path):
+    root, base_path = setup
+    base = load_bundle(base_path)
+    kw = dict(lr=0.05, min_speech=2.0, progress=False)
+    enroll(base, "NEW", _files(root), tmp_path / "a.pt", tmp_path / "wa", steps=200, **kw)
+    enroll(base, "NEW", _files(root), tmp_path / "b.pt", tmp_path / "wb", steps=100, **kw)
+    enroll(base, "NEW", _files(root), tmp_path / "b.pt", tmp_path / "wb", steps=200, **kw)
+    a = load_bundle(tmp_path / "a.pt").state_dict["decoder.embed.weight"]
+    b = load_bundle(tmp_path / "b.pt").state_dict["decoder.embed.weight"]
+    np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+
+
+def test_enroll_refuses_clearly(setup, tmp_path, capsys):
+    root, base_path = setup
+    base = load_bundle(base_path)
+    with pytest.raises(VawganError, match="exists in the bundle.*--replace"):
+        enroll(base, "TGT", _files(root), tmp_path / "x.pt", tmp_path / "w", progress=False)
+    with pytest.raises(VawganError, match=r"s of speech in 4 usable file.*needs at least 600 s"):
+        enroll(base, "NEW", _files(root), tmp_path / "x.pt", tmp_path / "w", min_speech=600,
+               progress=False)
+    # the CLI: unreadable and silent files are listed, the others enrolled, exit 1
+    bad = tmp_path / "in"
+    bad.mkdir()
+    for f in _files(root):
+        (bad / f.name).write_bytes(f.read_bytes())
+    (bad / "broken.wav").write_bytes(b"RIFFxxxx")
+    sf.write(bad / "silent.wav", np.zeros(FS), FS)
+    rc = main(["enroll", "--name", "NEW", "--in", str(bad), "--out", str(tmp_path / "n.pt"),
+               "--model", str(base_path), "--steps", "20", "--min-speech", "2",
+               "--no-progress"])
+    cap = capsys.readouterr()
+    assert rc == 1 and "left out (2)" in cap.err and "broken.wav" in cap.err
+    assert "silent.wav" in cap.err and (tmp_path / "n.pt").exists()
+    assert "--target NEW" in cap.out
+    # replacing an enrolled speaker keeps one row per name
+    rc = main(["enroll", "--name", "NEW", "--in", str(root / "new"), "--out",
+               str(tmp_path / "n2.pt"), "--model", str(tmp_path / "n.pt"), "--replace",
+               "--steps", "20", "--min-speech", "2", "--no-progress"])
+    assert rc == 0 and load_bundle(tmp_path / "n2.pt").speakers == ["SRC", "TGT", "NEW"]
+    capsys.readouterr()
+    assert main(["enroll", "--name", "X", "--in", str(root / "new"), "--out",
+                 str(base_path), "--model", str(base_path), "--no-progress"]) == 1
+    assert "base bundle" in capsys.readouterr().err

@@ -1,0 +1,73 @@
+"""``vawgan enroll``: add a target speaker to a model bundle (:mod:`vawgan.enroll`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..errors import VawganError
+from ..io import check_writable
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..enroll import DEFAULT_LR, DEFAULT_STEPS, MIN_SPEECH_SECONDS
+
+    parser.add_argument("--name", required=True, help="the new target speaker's name")
+    parser.add_argument("--in", dest="inputs", type=Path, required=True,
+                        help="their recordings: a folder or a list file (10-100 files, any "
+                             "text, any rate)")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="the new bundle (.pt): the base speakers plus the new one")
+    parser.add_argument("--model", type=Path, default=None,
+                        help="base bundle (default: the packaged model)")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="features and checkpoint of this enrollment, for resuming "
+                             "(default: <out without .pt>.enroll/)")
+    parser.add_argument("--replace", action="store_true",
+                        help="enroll again a speaker the bundle already has")
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS,
+                        help=f"training steps of the speaker embedding (default {DEFAULT_STEPS})")
+    parser.add_argument("--lr", type=float, default=DEFAULT_LR,
+                        help=f"learning rate (default {DEFAULT_LR})")
+    parser.add_argument("--min-speech", type=float, default=MIN_SPEECH_SECONDS,
+                        help=f"seconds of speech needed (default {MIN_SPEECH_SECONDS:g})")
+    parser.add_argument("--jobs", type=int, default=1, help="parallel analysis threads")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..bundle import load_bundle
+    from ..convert import resolve_model
+    from ..corpus import collect_audio
+    from ..enroll import enroll
+
+    if args.jobs == 0 or args.jobs < -1:
+        raise VawganError(f"--jobs {args.jobs}: use a positive number or -1 (all cores)")
+    if args.out.suffix != ".pt":
+        raise VawganError(f"{args.out}: the output bundle must end in .pt")
+    model = resolve_model(args.model)
+    check_writable(args.out)
+    workdir = args.workdir or args.out.with_suffix(".enroll")
+    check_writable(workdir, folder=True)
+    files = collect_audio(args.inputs, features=True)
+    bundle = load_bundle(model)
+    info = enroll(bundle, args.name, files, args.out, workdir, steps=args.steps, lr=args.lr,
+                  replace=args.replace, jobs=args.jobs, min_speech=args.min_speech,
+                  progress=False if args.no_progress else None)
+    if info["failed"]:
+        print(f"left out ({len(info['failed'])}):", file=sys.stderr)
+        for e in info["failed"]:
+            print(f"  {e}", file=sys.stderr)
+    f0 = info["f0_range"]
+    print(f"vawgan enroll: {info['name']} from {info['n_files']} file(s), "
+          f"{info['speech_seconds']:.1f} s of speech; reconstruction NLL "
+          f"{info['nll_start']:.2f} -> {info['nll_end']:.2f} in {info['steps']} steps, "
+          f"{info['seconds']:.1f} s")
+    if f0:
+        print(f"vawgan enroll: proposed f0 search range for {info['name']}: "
+              f"{f0[0]:g}-{f0[1]:g} Hz")
+    print(f"vawgan enroll: wrote {info['out']} (speakers: {', '.join(info['speakers'])}); "
+          f"convert with: vawgan-convert in.wav out.wav --model {info['out']} "
+          f"--target {info['name']}")
+    return 1 if info["failed"] else 0

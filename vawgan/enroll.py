@@ -1,0 +1,307 @@
+"""Add a target speaker to a trained model from a few of their recordings (``vawgan enroll``).
+
+Non-parallel training makes a new target cheap: the encoder already maps any speech to
+a speaker-independent code z, and the decoder (the generator) is told the speaker by
+an embedding. Enrollment keeps the whole network frozen and learns one new row of the
+decoder's speaker embedding -- the new speaker's -- on the VAE reconstruction loss of
+their recordings (z from the frozen encoder, sampled from the posterior as in
+training; the Gaussian NLL summed over dims, averaged over frames):
+
+1. every recording is analysed with the bundle's own feature settings (the one
+   extraction path; a folder or list of 10-100 files, any text, any rate), into
+   ``<workdir>/dump/<NAME>/`` (resumable: files done are not analysed again);
+   unreadable or silent files are listed and left out;
+2. the speaker's statistics (mel-cepstrum mean / std, log-f0, GV, MS:
+   :func:`vawgan.stats.compute_speaker_stats`) and an f0 search-range proposal;
+3. ``steps`` Adam steps on the new embedding row (a progress bar; a checkpoint in
+   ``workdir`` every ``ckpt_every`` steps, so a killed run resumes exactly);
+4. a bundle with the base speakers plus the new one (the base speakers convert
+   exactly as before: their rows and every weight are unchanged).
+
+The critic's embedding gets the mean of the base speakers' rows (the critic is not
+used by conversion). The command is :mod:`vawgan.commands.enroll`.
+
+Example
+-------
+::
+
+    vawgan enroll --name ANNA --in recordings_of_anna/ --out anna.pt
+    vawgan-convert in.wav out.wav --model anna.pt --target ANNA
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from .errors import VawganError
+from .io import PathLike, atomic_path, atomic_write_text
+
+#: at least this much non-silent speech (seconds) to enroll a speaker
+MIN_SPEECH_SECONDS = 20.0
+#: Adam steps on the new speaker's embedding (batch 256 frames)
+DEFAULT_STEPS = 1500
+DEFAULT_LR = 0.01
+CKPT_NAME = "enroll_checkpoint.pt"
+
+
+def extract_speaker(files: Sequence[PathLike], dump: PathLike, name: str, cfg,
+                    jobs: int = 1, progress: Optional[bool] = None):
+    """Analyse ``files`` into ``<dump>/<name>/<stem>.npz`` (skipping those done).
+
+    Returns
+    -------
+    feats : dict
+        ``{stem: Features}`` of the usable files.
+    failed : list of str
+        One-line errors of the files left out.
+    """
+    from joblib import Parallel, delayed
+    from tqdm import tqdm
+
+    from .corpus import plan_batch
+    from .features import load_features, read_input, save_features
+    from .parallel import worker_count
+
+    out = Path(dump) / name
+    out.mkdir(parents=True, exist_ok=True)
+    plan_batch(files, out, where="--in")  # two inputs of one name: an error, up front
+
+    def one(f: Path):
+        dest = out / f"{f.stem}.npz"
+        try:
+            if dest.exists():
+                try:
+                    return f.stem, load_features(dest)
+                except VawganError:
+                    pass  # remade below
+            feats, fs_orig = read_input(f, cfg)
+            save_features(dest, feats, speaker=name, utt=f.stem, source=str(f), fs_orig=fs_orig)
+            return f.stem, feats
+        except VawganError as e:
+            return f.stem, e
+        except Exception as e:  # one bad file must not stop the others
+            return f.stem, VawganError(f"{f}: internal error {type(e).__name__}: {e}")
+
+    files = [Path(f) for f in files]
+    n = worker_count(jobs, len(files)) if files else 1
+    gen = Parallel(n_jobs=n, backend="threading", return_as="generator")(
+        delayed(one)(f) for f in files)
+    disable = None if progress is None else not progress
+    feats, failed = {}, []
+    for stem, r in tqdm(gen, total=len(files), desc=f"analyse {name}", unit="file",
+                        disable=disable):
+        if isinstance(r, VawganError):
+            failed.append(str(r))
+        else:
+            feats[stem] = r
+    return feats, failed
+
+
+def extend_model(base_model, n_new: int = 1):
+    """A copy of ``base_model`` with ``n_new`` more speakers: every weight copied, the new
+    rows of the decoder's and the critic's speaker embeddings set to the mean of the
+    existing rows."""
+    import torch
+
+    from .model import build_model
+
+    n = base_model.n_speakers
+    m = build_model(base_model.cfg, n + n_new, base_model.n_dims)
+    sd = {}
+    for k, v in base_model.state_dict().items():
+        if k.endswith("embed.weight"):
+            v = torch.cat([v, v.mean(dim=0, keepdim=True).expand(n_new, -1)])
+        sd[k] = v.clone()
+    m.load_state_dict(sd)
+    return m
+
+
+def enroll(bundle, name: str, files: Sequence[PathLike], out: PathLike, workdir: PathLike,
+           steps: int = DEFAULT_STEPS, lr: float = DEFAULT_LR, batch: int = 256,
+           seed: int = 0, replace: bool = False, jobs: int = 1,
+           progress: Optional[bool] = None, min_speech: float = MIN_SPEECH_SECONDS
+           ) -> Dict[str, Any]:
+    """Add speaker ``name`` to ``bundle`` from ``files``; write the new bundle to ``out``.
+
+    Parameters
+    ----------
+    bundle : Bundle
+        The base model (:func:`vawgan.bundle.load_bundle`).
+    name : str
+        The new speaker; a name the bundle has is refused unless ``replace`` (then its
+        embedding row and statistics are learned again from ``files``).
+    files : sequence of path
+        The speaker's recordings (audio, or dump feature files).
+    out : path
+        The new bundle (atomic); must not be the base bundle's file.
+    workdir : path
+        Features, checkpoint and ``enroll.json`` of this enrollment (resumable).
+    steps, lr, batch, seed : training of the embedding row
+    jobs : int
+        Parallel analysis threads.
+    min_speech : float
+        Seconds of non-silent speech needed.
+
+    Returns
+    -------
+    dict
+        ``name``, ``n_files``, ``failed`` (errors of the files left out),
+        ``speech_seconds``, ``f0_range`` (proposed search range), ``nll_start`` /
+        ``nll_end`` (reconstruction NLL of the speaker's frames with the initial and
+        the learned row), ``steps``, ``seconds``, ``speakers`` (of the new bundle),
+        ``out``.
+    """
+    import torch
+    from tqdm import tqdm
+
+    from .data import Sampler, load_training_data
+    from .export import save_bundle
+    from .f0 import propose_f0_range
+    from .io import same_file
+    from .losses import gaussian_nll, reparameterize
+    from .stats import compute_speaker_stats
+
+    if not name or not name.strip() or "/" in name:
+        raise VawganError(f"--name {name!r}: give a speaker name (no '/')")
+    if steps < 1 or batch < 1 or not np.isfinite(lr) or lr <= 0:
+        raise VawganError("enroll: steps and batch must be >= 1 and lr a positive number")
+    if name in bundle.speakers and not replace:
+        raise VawganError(f"{bundle.path}: speaker {name} exists in the bundle; pass "
+                          f"--replace to enroll it again, or choose another --name")
+    out, workdir = Path(out), Path(workdir)
+    if out.exists() and same_file(out, bundle.path):
+        raise VawganError(f"{out}: is the base bundle; refusing to overwrite it")
+    cfg = bundle.config
+    t0 = time.perf_counter()
+    feats, failed = extract_speaker(files, workdir / "dump", name, cfg.feature, jobs, progress)
+    fp = cfg.feature.frame_period / 1000.0
+    speech = sum(int(f.nonsilent(cfg.feature.silence_db).sum()) for f in feats.values()) * fp
+    if speech < min_speech:
+        raise VawganError(
+            f"{name}: {speech:.1f} s of speech in {len(feats)} usable file(s) "
+            f"({len(failed)} left out); enrollment needs at least {min_speech:g} s "
+            f"(about 10 sentences)")
+    stats = compute_speaker_stats(list(feats.values()), cfg.feature.silence_db,
+                                  cfg.stats.ms_fft)
+    voiced = np.concatenate([f.f0[f.f0 > 0] for f in feats.values()])
+    f0_range = propose_f0_range(voiced) if len(voiced) >= 10 else None
+
+    utts = [f"{name}/{stem}" for stem in sorted(feats)]
+    data = load_training_data(workdir / "dump", {name: stats}, utts,
+                              silence_db=cfg.feature.silence_db, feature_config=cfg.feature,
+                              progress=False)
+    base_speakers = [s for s in bundle.speakers if s != name]
+    base = bundle.model
+    if replace and name in bundle.speakers:  # drop its row, then add it back as new
+        keep = [bundle.speakers.index(s) for s in base_speakers]
+        base = _subset_speakers(base, keep)
+    model = extend_model(base)
+    model.eval()
+    new = model.n_speakers - 1
+    for p in model.parameters():
+        p.requires_grad_(False)
+    w = model.decoder.embed.weight
+    w.requires_grad_(True)
+    mask = torch.zeros_like(w)
+    mask[new] = 1.0
+    w.register_hook(lambda g: g * mask)  # only the new speaker's row learns
+    opt = torch.optim.Adam([w], lr=lr)
+    gen = torch.Generator().manual_seed(seed)
+    sampler = Sampler(data, cfg.model.unit_length(), gen, context=cfg.model.sampler_context(),
+                      segments=cfg.model.arch == "conv")
+
+    def nll(n_batches: int = 8) -> float:
+        g = torch.Generator().manual_seed(seed + 1)  # the same frames before and after
+        s = Sampler(data, cfg.model.unit_length(), g, context=cfg.model.sampler_context(),
+                    segments=cfg.model.arch == "conv")
+        vals = []
+        with torch.no_grad():
+            for _ in range(n_batches):
+                x, _, xin, m = s.vae_batch(batch)
+                mu, _ = model.encoder(xin)
+                mean, dlv = model.decoder(mu, torch.full(mu.shape[:1], new, dtype=torch.long))
+                vals.append(float(gaussian_nll(x, mean, dlv, None, m)))
+        return float(np.mean(vals))
+
+    ckpt = workdir / CKPT_NAME
+    step = 0
+    nll_start = nll()
+    if ckpt.exists():
+        st = torch.load(ckpt, map_location="cpu", weights_only=True)
+        if st["name"] != name or st["n_speakers"] != model.n_speakers:
+            raise VawganError(f"{ckpt}: a checkpoint of another enrollment; use another "
+                              f"workdir or remove it")
+        with torch.no_grad():
+            w[new] = st["row"]
+        opt.load_state_dict(st["opt"])
+        gen.set_state(st["gen"])
+        step, nll_start = int(st["step"]), float(st["nll_start"])
+    bar = tqdm(total=steps, initial=step, desc=f"enroll {name}", unit="step",
+               disable=None if progress is None else not progress)
+    try:
+        while step < steps:
+            x, _, xin, m = sampler.vae_batch(batch)
+            with torch.no_grad():
+                mu, lv = model.encoder(xin)
+                z = reparameterize(mu, lv, gen)
+            mean, dlv = model.decoder(z, torch.full(z.shape[:1], new, dtype=torch.long))
+            loss = gaussian_nll(x, mean, dlv, None, m)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            bar.update(1)
+            if step % 100 == 0:
+                bar.set_postfix(nll=f"{float(loss.detach()):.3g}", refresh=False)
+            if step % 500 == 0 or step == steps:
+                if not torch.isfinite(w[new]).all():
+                    raise VawganError(f"enroll {name}: the embedding diverged at step {step}; "
+                                      f"lower --lr")
+                _save_ckpt(ckpt, {"name": name, "n_speakers": model.n_speakers,
+                                  "row": w[new].detach().clone(), "opt": opt.state_dict(),
+                                  "gen": gen.get_state(), "step": step,
+                                  "nll_start": nll_start})
+    finally:
+        bar.close()
+    w.requires_grad_(False)
+    nll_end = nll()
+    all_stats = {s: bundle.stats[s].to_dict() for s in base_speakers}
+    all_stats[name] = stats.to_dict()
+    info = {"name": name, "n_files": len(feats), "failed": failed,
+            "speech_seconds": round(speech, 2),
+            "f0_range": list(f0_range) if f0_range else None,
+            "nll_start": nll_start, "nll_end": nll_end, "steps": step,
+            "seconds": round(time.perf_counter() - t0, 2),
+            "speakers": base_speakers + [name], "out": str(out),
+            "base": str(bundle.path)}
+    train_info = dict(bundle.train_info)
+    train_info["enrolled"] = list(train_info.get("enrolled", [])) + [
+        {k: info[k] for k in ("name", "n_files", "speech_seconds", "steps", "nll_start",
+                              "nll_end")}]
+    save_bundle(out, model=model, config=cfg, speakers=base_speakers + [name],
+                stats=all_stats, kind=bundle.kind, train_info=train_info)
+    atomic_write_text(workdir / "enroll.json", json.dumps(info, indent=1))
+    return info
+
+
+def _subset_speakers(model, keep: List[int]):
+    """A copy of ``model`` with only the speakers ``keep`` (in that order)."""
+    from .model import build_model
+
+    m = build_model(model.cfg, len(keep), model.n_dims)
+    sd = {k: (v[keep].clone() if k.endswith("embed.weight") else v.clone())
+          for k, v in model.state_dict().items()}
+    m.load_state_dict(sd)
+    return m
+
+
+def _save_ckpt(path: Path, state: Dict[str, Any]) -> None:
+    import torch
+
+    with atomic_path(path, suffix=".pt") as tmp:
+        torch.save(state, tmp)
