@@ -85,3 +85,15 @@ def test_train_tiny_smoke(tmp_path):
         m = res[system]
         assert set(m) >= {"gv_distance", "ms_distance", "mcd"}
         assert all(v == v and abs(v) < 1e4 for v in m.values())  # finite numbers
+
+
+def test_enroll_new_voice_smoke(tmp_path):
+    """ARCTIC slt enrolled into the bundled model, a VCC2016 sentence converted to it
+    (says so and exits 0 without ../shared/data)."""
+    proc = run_eg("enroll_new_voice.py", "--smoke", "--workdir", tmp_path / "w", "--out",
+                  tmp_path / "slt.wav", cwd=tmp_path, timeout=300)
+    if "Nothing to do" in proc.stdout:
+        pytest.skip("no ../shared/data/cmu_arctic/slt")
+    assert "enrolled SLT from 12 recordings" in proc.stdout
+    assert "SLT" in proc.stdout.split("speakers now:")[1]
+    assert (tmp_path / "w" / "SLT.pt").is_file() and (tmp_path / "slt.wav").stat().st_size > 10000
