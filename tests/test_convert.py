@@ -596,3 +596,15 @@ def test_version_of_both_scripts(capsys):
     assert main(["--version"]) == 0 and capsys.readouterr().out.strip() == f"vawgan {__version__}"
     assert convert_main(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"vawgan-convert {__version__}"
+
+
+def test_batch_summary_says_what_the_gv_postfilter_started_from(bundle_path, audio, tmp_path,
+                                                                 capsys):
+    lst = tmp_path / "in.list"
+    lst.write_text(f"{audio / 'src.wav'}\n")
+    assert main(["convert", "--model", str(bundle_path), "--target", "TGT", "--in", str(lst),
+                 "--out", str(tmp_path / "o"), "--postfilter", "gv"]) == 0
+    out = capsys.readouterr().out
+    assert "before the gv postfilter" in out and "by construction" not in out
+    rec = json.loads((tmp_path / "o" / "convert.json").read_text())["converted"][0]
+    assert rec["metrics"]["gv_distance"] < 1e-6 < rec["metrics_before_postfilter"]["gv_distance"]

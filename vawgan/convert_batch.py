@@ -73,14 +73,24 @@ class BatchResult:
         """One line of counts, and one of the mean GV / MS distances when known."""
         lines = [f"{len(self.converted)} converted, {len(self.skipped)} skipped (output exists), "
                  f"{len(self.failed)} failed in {self.seconds:.1f} s -> {self.out}"]
-        gvd = [r["metrics"]["gv_distance"] for r in self.converted
-               if "gv_distance" in r["metrics"]]
-        msd = [r["metrics"]["ms_distance"] for r in self.converted
-               if "ms_distance" in r["metrics"]]
-        if gvd:
-            lines.append(f"mean GV distance {np.mean(gvd):.4g}, mean MS distance "
-                         f"{np.mean(msd) if msd else float('nan'):.4g} "
-                         f"(to {self.target}'s natural statistics)")
+        def means(key):
+            gvd = [r[key]["gv_distance"] for r in self.converted
+                   if "gv_distance" in r.get(key, {})]
+            msd = [r[key]["ms_distance"] for r in self.converted
+                   if "ms_distance" in r.get(key, {})]
+            return (np.mean(gvd) if gvd else None), (np.mean(msd) if msd else float("nan"))
+
+        gvd, msd = means("metrics")
+        if gvd is not None:
+            line = (f"mean GV distance {gvd:.4g}, mean MS distance {msd:.4g} "
+                    f"(to {self.target}'s natural statistics)")
+            before, before_ms = means("metrics_before_postfilter")
+            if self.postfilter != "none" and before is not None:
+                line += (f"; before the {self.postfilter} postfilter {before:.4g} / "
+                         f"{before_ms:.4g}")
+                if self.postfilter == "gv":
+                    line += " (GVD ~0 after a GV postfilter: it sets these very statistics)"
+            lines.append(line)
         return "\n".join(lines)
 
 
@@ -116,7 +126,8 @@ def _convert_task(handles: Sequence, in_path: Path, jobs: Sequence[Tuple[int, Pa
             info = convs[k].convert_file(in_path, out_path, metrics_on=metrics_on,
                                          feats=feats, fs_orig=fs_orig)
             out.append((k, {"input": str(in_path), "output": str(out_path), "ok": True,
-                            "metrics": info["metrics"]}))
+                            "metrics": info["metrics"],
+                            "metrics_before_postfilter": info["metrics_before_postfilter"]}))
         except Exception as e:
             out.append((k, _error(in_path, e)))
     return out
