@@ -182,10 +182,8 @@ def main(argv=None) -> int:
                                         "spk_adv_weight": 0.0}})
         torch.manual_seed(0)
         model = build_model(c.model, 10).to(dev)
-        r = StepRunner(model, c, Sampler(data, c.model.unit_length(),
-                                         torch.Generator(device=dev).manual_seed(0),
-                                         context=c.model.sampler_context(),
-                                         segments=c.model.arch == "conv"))
+        r = StepRunner(model, c, Sampler.for_model(data, c.model,
+                                                   torch.Generator(device=dev).manual_seed(0)))
         runners[f"vawgan {prec}" + (f"->{'bf16' if r.bf16 else 'fp32'}" if prec == "auto" else "")] = r
     b = args.batch
     per3 = (cfg.train.n_critic + 1) * b

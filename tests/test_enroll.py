@@ -3,7 +3,6 @@ the network and the base speakers unchanged; resumable; bad input refused clearl
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest

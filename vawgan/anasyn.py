@@ -128,7 +128,7 @@ def analysis_synthesis_batch(files: Sequence[PathLike], out: PathLike,
     from tqdm import tqdm
 
     from .corpus import plan_batch
-    from .errors import VawganError
+    from .errors import file_error
     from .io import atomic_write_text
     from .parallel import worker_count
 
@@ -138,11 +138,8 @@ def analysis_synthesis_batch(files: Sequence[PathLike], out: PathLike,
     def one(f: Path, o: Path) -> Dict[str, Any]:
         try:
             return {"ok": True, **analysis_synthesis(f, o, cfg, sr, ms_fft, metrics=metrics)}
-        except VawganError as e:
-            return {"ok": False, "input": str(f), "error": str(e)}
         except Exception as e:  # one bad file must not stop the batch
-            return {"ok": False, "input": str(f),
-                    "error": f"{f}: internal error {type(e).__name__}: {e}"}
+            return {"ok": False, "input": str(f), "error": str(file_error(f, e))}
 
     t0 = time.perf_counter()
     res = []

@@ -39,7 +39,7 @@ import numpy as np
 
 from .convert import Converter
 from .corpus import plan_batch  # noqa: F401 (part of this module's API)
-from .errors import VawganError
+from .errors import file_error
 from .io import PathLike, atomic_write_text
 from .parallel import worker_count
 
@@ -119,7 +119,7 @@ def _convert_task(handles: Sequence, in_path: Path, jobs: Sequence[Tuple[int, Pa
     try:
         feats, fs_orig = read_input(in_path, convs[jobs[0][0]].bundle.config.feature)
     except Exception as e:
-        err = _error(in_path, e)
+        err = _failed(in_path, e)
         return [(k, err) for k, _ in jobs]
     for k, out_path in jobs:
         try:
@@ -128,17 +128,13 @@ def _convert_task(handles: Sequence, in_path: Path, jobs: Sequence[Tuple[int, Pa
             out.append((k, {"input": str(in_path), "output": str(out_path), "ok": True,
                             "metrics": info["metrics"],
                             "metrics_before_postfilter": info["metrics_before_postfilter"]}))
-        except Exception as e:
-            out.append((k, _error(in_path, e)))
+        except Exception as e:  # keep the batch going; the report shows the type
+            out.append((k, _failed(in_path, e)))
     return out
 
 
-def _error(in_path: Path, e: Exception) -> dict:
-    if isinstance(e, VawganError):
-        return {"input": str(in_path), "ok": False, "error": str(e)}
-    # keep the batch going; the report shows the type
-    return {"input": str(in_path), "ok": False,
-            "error": f"{in_path}: internal error {type(e).__name__}: {e}"}
+def _failed(in_path: Path, e: Exception) -> dict:
+    return {"input": str(in_path), "ok": False, "error": str(file_error(in_path, e))}
 
 
 def convert_batch(converter: Converter, todo: Sequence[Tuple[PathLike, PathLike]],

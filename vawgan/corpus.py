@@ -43,6 +43,11 @@ AUDIO_EXTENSIONS = frozenset({
 UttKey = Tuple[str, str]  # (speaker, utt)
 
 
+#: the file suffix of feature files (:func:`vawgan.features.save_features`); inputs with
+#: it are read, not analysed, by :func:`vawgan.features.read_input`
+FEATURE_SUFFIX = ".npz"
+
+
 def is_audio(path: PathLike) -> bool:
     """True when ``path``'s name is not hidden and its extension is in :data:`AUDIO_EXTENSIONS`."""
     p = Path(path)
@@ -155,8 +160,8 @@ def collect_audio(spec: PathLike, what: str = "--in", features: bool = False) ->
     """
     spec = Path(spec)
     if spec.is_dir():
-        files = [p for p in listdir(spec, f"{what} folder")
-                 if p.is_file() and (is_audio(p) or features and p.suffix.lower() == ".npz")]
+        files = [p for p in listdir(spec, f"{what} folder") if p.is_file() and (
+            is_audio(p) or features and p.suffix.lower() == FEATURE_SUFFIX)]
         if not files:
             raise CorpusError(f"{spec}: {what} folder holds no audio files "
                               "(.wav, .flac, .ogg, .aiff, ...: what soundfile reads)")

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -64,7 +65,8 @@ def extract_speaker(files: Sequence[PathLike], dump: PathLike, name: str, cfg,
     from tqdm import tqdm
 
     from .corpus import plan_batch
-    from .features import load_features, read_input, save_features
+    from .extract import extract_one, is_done
+    from .features import load_features
     from .parallel import worker_count
 
     out = Path(dump) / name
@@ -73,19 +75,16 @@ def extract_speaker(files: Sequence[PathLike], dump: PathLike, name: str, cfg,
 
     def one(f: Path):
         dest = out / f"{f.stem}.npz"
+        if is_done(dest, cfg) is None:  # a file made with these settings is kept
+            r = extract_one(f, dest, cfg, speaker=name, utt=f.stem)
+            for w in r["warnings"]:  # extract_one records them; show them as before
+                warnings.warn(w)
+            if not r["ok"]:
+                return f.stem, VawganError(r["error"])
         try:
-            if dest.exists():
-                try:
-                    return f.stem, load_features(dest)
-                except VawganError:
-                    pass  # remade below
-            feats, fs_orig = read_input(f, cfg)
-            save_features(dest, feats, speaker=name, utt=f.stem, source=str(f), fs_orig=fs_orig)
-            return f.stem, feats
+            return f.stem, load_features(dest)
         except VawganError as e:
             return f.stem, e
-        except Exception as e:  # one bad file must not stop the others
-            return f.stem, VawganError(f"{f}: internal error {type(e).__name__}: {e}")
 
     files = [Path(f) for f in files]
     n = worker_count(jobs, len(files)) if files else 1
@@ -212,13 +211,11 @@ def enroll(bundle, name: str, files: Sequence[PathLike], out: PathLike, workdir:
     w.register_hook(lambda g: g * mask)  # only the new speaker's row learns
     opt = torch.optim.Adam([w], lr=lr)
     gen = torch.Generator().manual_seed(seed)
-    sampler = Sampler(data, cfg.model.unit_length(), gen, context=cfg.model.sampler_context(),
-                      segments=cfg.model.arch == "conv")
+    sampler = Sampler.for_model(data, cfg.model, gen)
 
     def nll(n_batches: int = 8) -> float:
         g = torch.Generator().manual_seed(seed + 1)  # the same frames before and after
-        s = Sampler(data, cfg.model.unit_length(), g, context=cfg.model.sampler_context(),
-                    segments=cfg.model.arch == "conv")
+        s = Sampler.for_model(data, cfg.model, g)
         vals = []
         with torch.no_grad():
             for _ in range(n_batches):

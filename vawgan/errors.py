@@ -56,3 +56,13 @@ class OutputError(VawganError, OSError):
 
     def __str__(self) -> str:  # OSError would format (errno, strerror) otherwise
         return f"{self.path}: cannot write ({self.cause})"
+
+
+def file_error(path, e: BaseException) -> VawganError:
+    """``e`` as the one-line error of a batch's file ``path``: a VawganError as it is,
+    anything else as ``"<path>: internal error <Type>: <message>"`` (a batch goes on
+    past it and lists it)."""
+    if isinstance(e, VawganError):
+        return e
+    return VawganError(f"{path}: internal error {type(e).__name__}: {e}")
+

@@ -48,7 +48,7 @@ import numpy as np
 
 from .config import FeatureConfig
 from .corpus import collect_audio
-from .errors import VawganError
+from .errors import VawganError, file_error
 from .features import Features, analyze_file
 from .io import PathLike
 from .stats import set_gv_ms, stat_frames
@@ -91,10 +91,8 @@ def utterance_map(spec: PathLike, what: str) -> Dict[str, Path]:
 def _analyze(path: Path, cfg: FeatureConfig):
     try:
         return analyze_file(path, cfg)[0]
-    except VawganError as e:
-        return e
     except Exception as e:  # keep going; reported with the type
-        return VawganError(f"{path}: internal error {type(e).__name__}: {e}")
+        return file_error(path, e)
 
 
 def analyze_files(paths: List[Path], cfg: FeatureConfig, jobs: int = 1,

@@ -80,7 +80,7 @@ def extract_one(source: PathLike, dest: PathLike, cfg: FeatureConfig,
     dict
         ``{speaker, utt, source, ok, n_frames | error, warnings}``.
     """
-    from .features import analyze_file, save_features
+    from .features import read_input, save_features
 
     out = dict(speaker=speaker, utt=utt, source=str(source))
     with warnings.catch_warnings(record=True) as caught:
@@ -88,7 +88,7 @@ def extract_one(source: PathLike, dest: PathLike, cfg: FeatureConfig,
         warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         try:
-            feats, fs_orig = analyze_file(source, cfg)
+            feats, fs_orig = read_input(source, cfg)  # audio is analysed
             save_features(dest, feats, speaker=speaker, utt=utt, source=str(source),
                           fs_orig=fs_orig, f0_method=cfg.f0_method, f0_floor=cfg.f0_floor,
                           f0_ceil=cfg.f0_ceil)

@@ -38,6 +38,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from .audio import check_signal, load_audio
+from .corpus import FEATURE_SUFFIX
 from . import chunks
 from .chunks import frame_energy, pieces
 from .config import FeatureConfig
@@ -345,11 +346,6 @@ def load_feature_meta(path: PathLike) -> dict:
         raise FeatureError(f"{path}: no such feature file") from None
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as e:
         raise FeatureError(f"{path}: corrupt feature file ({type(e).__name__})") from None
-
-
-#: the file suffix of feature files (:func:`save_features`); inputs with it are read,
-#: not analysed, by :func:`read_input`
-FEATURE_SUFFIX = ".npz"
 
 
 def read_input(path: PathLike, cfg: Optional[FeatureConfig] = None) -> Tuple[Features, int]:

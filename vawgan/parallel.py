@@ -22,3 +22,14 @@ def worker_count(jobs: int, n_tasks: int) -> int:
         raise ValueError(f"jobs must be a positive integer or -1, got {jobs!r}")
     cores = os.cpu_count() or 1
     return max(1, min(cores if jobs == -1 else jobs, cores, n_tasks))
+
+
+def check_jobs(jobs: int, option: str = "--jobs") -> int:
+    """``jobs`` when it is a positive number or -1 (all cores); else the one-line
+    :class:`vawgan.errors.VawganError` a command shows for its ``option``."""
+    from .errors import VawganError
+
+    if jobs == 0 or jobs < -1:
+        raise VawganError(f"{option} {jobs}: use a positive number or -1 (all cores)")
+    return jobs
+

@@ -28,7 +28,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence
 
 import numpy as np
 
-from .errors import VawganError
+from .errors import VawganError, file_error
 from .io import PathLike, atomic_path
 
 #: what to install for this module
@@ -99,10 +99,8 @@ def embed_files(paths: Sequence[PathLike], progress: Optional[bool] = None,
                   disable=disable):
         try:
             out[p] = embed_file(p)
-        except VawganError as e:
-            out[p] = e
         except Exception as e:  # keep going; reported with the type
-            out[p] = VawganError(f"{p}: internal error {type(e).__name__}: {e}")
+            out[p] = file_error(p, e)
     return out
 
 

@@ -112,9 +112,7 @@ class Trainer:
         self.model = build_model(cfg.model, data.n_speakers, data.n_dims).to(self.device)
         gen = torch.Generator(device=self.device)
         gen.manual_seed(self.tc.seed)
-        self.sampler = Sampler(data, cfg.model.unit_length(), gen,
-                               context=cfg.model.sampler_context(),
-                               segments=cfg.model.arch == "conv")
+        self.sampler = Sampler.for_model(data, cfg.model, gen)
         self.runner = StepRunner(self.model, cfg, self.sampler)
         self.graphed = None
         if self.device.type == "cuda" and self.tc.cuda_graph:

@@ -42,7 +42,7 @@ from .data import Sampler
 from .losses import (active_units, critic_loss, gaussian_nll, generator_adv_loss,
                      kl_standard_normal, reparameterize)
 from .model import VAWGAN
-from .precision import resolve_precision, resolve_precision_why  # noqa: F401 (re-export)
+from .precision import resolve_precision_why
 
 Metrics = Dict[str, torch.Tensor]
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..config import load_config
 from ..errors import VawganError
+from ..parallel import check_jobs
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,8 +58,7 @@ def run(args: argparse.Namespace) -> int:
         raise VawganError("a batch needs both --in and --out")
     if not batch and (args.input is None or args.output is None):
         raise VawganError("give INPUT OUTPUT, or --in LIST --out DIR for a batch")
-    if args.jobs == 0 or args.jobs < -1:
-        raise VawganError(f"--jobs {args.jobs}: use a positive number or -1 (all cores)")
+    check_jobs(args.jobs)
     cfg = load_config(args.config)
     feat_cfg = cfg.feature.for_speaker(args.f0_floor, args.f0_ceil)
     if not batch:

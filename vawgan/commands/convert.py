@@ -11,6 +11,7 @@ from ..convert import resolve_model
 from ..convert_batch import BACKENDS, convert_batches, plan_batch
 from ..corpus import collect_audio
 from ..errors import VawganError
+from ..parallel import check_jobs
 from ..io import check_writable
 from ._conversion import (add_metrics_on_argument, add_model_arguments, check_conversion_args,
                           load_converter)
@@ -38,8 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """0 when every file was converted or skipped, 1 if some failed."""
     check_conversion_args(args)
-    if args.jobs == 0 or args.jobs < -1:
-        raise VawganError(f"--jobs {args.jobs}: use a positive number or -1 (all cores)")
+    check_jobs(args.jobs)
     targets = target_list(args.target)
     outs = output_folders(args.out, targets)
     model = resolve_model(args.model)

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from ..errors import VawganError
+from ..parallel import check_jobs
 from ..io import check_writable
 
 
@@ -42,8 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from ..corpus import collect_audio
     from ..enroll import enroll
 
-    if args.jobs == 0 or args.jobs < -1:
-        raise VawganError(f"--jobs {args.jobs}: use a positive number or -1 (all cores)")
+    check_jobs(args.jobs)
     if args.out.suffix != ".pt":
         raise VawganError(f"{args.out}: the output bundle must end in .pt")
     model = resolve_model(args.model)

@@ -9,6 +9,7 @@ from typing import Any, Dict, Tuple
 
 from ..config import load_config
 from ..errors import VawganError
+from ..parallel import check_jobs
 from ..io import atomic_write_text, check_writable
 
 
@@ -47,9 +48,7 @@ def load_speaker(args: argparse.Namespace):
 
     speakers = {}
     for spec in args.centroids:
-        name, sep, path = spec.partition("=")
-        if not sep or not name or not path:
-            raise VawganError(f"--centroids {spec!r}: expected SPK=DIR_OR_LIST")
+        name, path = parse_system(spec, "--centroids", "SPK")
         if name in speakers:
             raise VawganError(f"--centroids {name}: given twice")
         speakers[name] = collect_audio(path, f"--centroids {name}")[:args.centroid_utts]
@@ -77,11 +76,11 @@ def add_input_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", type=int, default=1, help="parallel threads (default 1)")
 
 
-def parse_system(spec: str) -> Tuple[str, str]:
-    """``"NAME=PATH"`` -> (name, path)."""
+def parse_system(spec: str, option: str = "--system", key: str = "NAME") -> Tuple[str, str]:
+    """``"NAME=PATH"`` -> (name, path); ``option`` and ``key`` name them in the error."""
     name, sep, path = spec.partition("=")
     if not sep or not name or not path:
-        raise VawganError(f"--system {spec!r}: expected NAME=DIR_OR_LIST")
+        raise VawganError(f"{option} {spec!r}: expected {key}=DIR_OR_LIST")
     return name, path
 
 
@@ -92,8 +91,7 @@ def load_inputs(args: argparse.Namespace
 
     if not args.system:
         raise VawganError("give at least one --system NAME=DIR_OR_LIST")
-    if args.jobs == 0 or args.jobs < -1:
-        raise VawganError(f"--jobs {args.jobs}: use a positive number or -1 (all cores)")
+    check_jobs(args.jobs)
     if not 1 <= args.mcd_dims <= 39:
         raise VawganError(f"--mcd-dims {args.mcd_dims}: must be 1..39")
     if args.ms_fft is not None and args.ms_fft < 2:

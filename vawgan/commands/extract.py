@@ -7,7 +7,7 @@ import sys
 
 from ..config import load_config
 from ..corpus import list_speakers, read_utt_list
-from ..errors import VawganError
+from ..parallel import check_jobs
 from ..io import check_writable
 
 
@@ -44,9 +44,7 @@ def run(args: argparse.Namespace) -> int:
 
         f0_ranges = load_f0_ranges(args.f0_dir)
     utts = read_utt_list(args.utts_file) if args.utts_file else None
-    jobs = args.jobs if args.jobs is not None else cfg.extract.jobs
-    if jobs == 0 or jobs < -1:
-        raise VawganError(f"--jobs {jobs}: use a positive number or -1")
+    jobs = check_jobs(args.jobs if args.jobs is not None else cfg.extract.jobs)
     scheduler = args.scheduler or cfg.extract.scheduler
     speakers = args.speakers
     if f0_ranges is not None:
