@@ -1,5 +1,6 @@
-"""vawgan enroll: a new target speaker learned as one decoder embedding row, the rest of
-the network and the base speakers unchanged; resumable; bad input refused clearly."""
+"""vawgan enroll: a new target speaker learned as one decoder embedding row (and one
+critic row, adversarially), the rest of the network and the base speakers unchanged;
+resumable across both phases; bad input refused clearly."""
 
 from __future__ import annotations
 
@@ -61,9 +62,10 @@ def test_enroll_learns_one_row_and_keeps_the_base(setup, tmp_path):
     root, base_path = setup
     base = load_bundle(base_path)
     info = enroll(base, "NEW", _files(root), tmp_path / "new.pt", tmp_path / "work",
-                  steps=60, lr=0.05, min_speech=2.0, progress=False)
+                  steps=60, adv_steps=20, lr=0.05, min_speech=2.0, progress=False)
     assert info["n_files"] == 4 and not info["failed"]
-    assert info["nll_end"] < info["nll_start"]
+    assert info["steps"] == 60 and info["adv_steps"] == 20 and np.isfinite(info["wdist_end"])
+    assert info["nll_rec"] < info["nll_start"] and np.isfinite(info["nll_end"])
     assert info["f0_range"] is not None and info["f0_range"][0] < info["f0_range"][1]
     new = load_bundle(tmp_path / "new.pt")
     assert new.speakers == ["SRC", "TGT", "NEW"]
@@ -76,7 +78,9 @@ def test_enroll_learns_one_row_and_keeps_the_base(setup, tmp_path):
             assert np.array_equal(sd1[k], v), k  # every other weight untouched
     row0 = sd0["decoder.embed.weight"].mean(axis=0)  # the initial row: mean of the base
     assert not np.allclose(sd1["decoder.embed.weight"][2], row0)
-    assert np.allclose(sd1["critic.embed.weight"][2], sd0["critic.embed.weight"].mean(axis=0))
+    # the critic's new row was trained (from the mean of the base rows)
+    assert not np.allclose(sd1["critic.embed.weight"][2],
+                           sd0["critic.embed.weight"].mean(axis=0))
     # the new speaker's statistics are its own: f0 x1.4 -> lf0 mean + log 1.4
     assert new.stats["NEW"].lf0_mean - new.stats["SRC"].lf0_mean == pytest.approx(
         np.log(1.4), abs=0.05)
@@ -95,12 +99,30 @@ def test_enroll_resumes_exactly(setup, tmp_path):
     root, base_path = setup
     base = load_bundle(base_path)
     kw = dict(lr=0.05, min_speech=2.0, progress=False)
-    enroll(base, "NEW", _files(root), tmp_path / "a.pt", tmp_path / "wa", steps=200, **kw)
-    enroll(base, "NEW", _files(root), tmp_path / "b.pt", tmp_path / "wb", steps=100, **kw)
-    enroll(base, "NEW", _files(root), tmp_path / "b.pt", tmp_path / "wb", steps=200, **kw)
-    a = load_bundle(tmp_path / "a.pt").state_dict["decoder.embed.weight"]
-    b = load_bundle(tmp_path / "b.pt").state_dict["decoder.embed.weight"]
-    np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+    enroll(base, "NEW", _files(root), tmp_path / "a.pt", tmp_path / "wa", steps=200,
+           adv_steps=0, **kw)
+    enroll(base, "NEW", _files(root), tmp_path / "b.pt", tmp_path / "wb", steps=100,
+           adv_steps=0, **kw)
+    enroll(base, "NEW", _files(root), tmp_path / "b.pt", tmp_path / "wb", steps=200,
+           adv_steps=0, **kw)
+    a = load_bundle(tmp_path / "a.pt").state_dict
+    b = load_bundle(tmp_path / "b.pt").state_dict
+    np.testing.assert_allclose(a["decoder.embed.weight"], b["decoder.embed.weight"], rtol=0,
+                               atol=1e-6)
+    # without the adversarial phase the critic's row stays the mean of the base rows
+    np.testing.assert_allclose(a["critic.embed.weight"][2],
+                               base.state_dict["critic.embed.weight"].mean(axis=0), atol=1e-6)
+    # into the adversarial phase and on: both rows resume exactly (the checkpoint holds
+    # the critic row and its optimizer)
+    kw["steps"] = 100
+    enroll(base, "NEW", _files(root), tmp_path / "c.pt", tmp_path / "wc", adv_steps=40, **kw)
+    enroll(base, "NEW", _files(root), tmp_path / "d.pt", tmp_path / "wd", adv_steps=0, **kw)
+    enroll(base, "NEW", _files(root), tmp_path / "d.pt", tmp_path / "wd", adv_steps=40, **kw)
+    c = load_bundle(tmp_path / "c.pt").state_dict
+    d = load_bundle(tmp_path / "d.pt").state_dict
+    for k in ("decoder.embed.weight", "critic.embed.weight"):
+        np.testing.assert_allclose(c[k], d[k], rtol=0, atol=1e-6)
+    assert not np.allclose(c["decoder.embed.weight"], a["decoder.embed.weight"])
 
 
 def test_enroll_refuses_clearly(setup, tmp_path, capsys):
@@ -119,7 +141,7 @@ def test_enroll_refuses_clearly(setup, tmp_path, capsys):
     (bad / "broken.wav").write_bytes(b"RIFFxxxx")
     sf.write(bad / "silent.wav", np.zeros(FS), FS)
     rc = main(["enroll", "--name", "NEW", "--in", str(bad), "--out", str(tmp_path / "n.pt"),
-               "--model", str(base_path), "--steps", "20", "--min-speech", "2",
+               "--model", str(base_path), "--steps", "20", "--adv-steps", "5", "--min-speech", "2",
                "--no-progress"])
     cap = capsys.readouterr()
     assert rc == 1 and "left out (2)" in cap.err and "broken.wav" in cap.err
@@ -128,7 +150,7 @@ def test_enroll_refuses_clearly(setup, tmp_path, capsys):
     # replacing an enrolled speaker keeps one row per name
     rc = main(["enroll", "--name", "NEW", "--in", str(root / "new"), "--out",
                str(tmp_path / "n2.pt"), "--model", str(tmp_path / "n.pt"), "--replace",
-               "--steps", "20", "--min-speech", "2", "--no-progress"])
+               "--steps", "20", "--adv-steps", "5", "--min-speech", "2", "--no-progress"])
     assert rc == 0 and load_bundle(tmp_path / "n2.pt").speakers == ["SRC", "TGT", "NEW"]
     capsys.readouterr()
     assert main(["enroll", "--name", "X", "--in", str(root / "new"), "--out",

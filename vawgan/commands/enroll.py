@@ -12,7 +12,8 @@ from ..io import check_writable
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..enroll import DEFAULT_LR, DEFAULT_STEPS, MIN_SPEECH_SECONDS
+    from ..enroll import (DEFAULT_ADV_STEPS, DEFAULT_ADV_WEIGHT, DEFAULT_CRITIC_LR, DEFAULT_LR, DEFAULT_STEPS,
+                          MIN_SPEECH_SECONDS)
 
     parser.add_argument("--name", required=True, help="the new target speaker's name")
     parser.add_argument("--in", dest="inputs", type=Path, required=True,
@@ -31,6 +32,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"training steps of the speaker embedding (default {DEFAULT_STEPS})")
     parser.add_argument("--lr", type=float, default=DEFAULT_LR,
                         help=f"learning rate (default {DEFAULT_LR})")
+    parser.add_argument("--adv-steps", type=int, default=DEFAULT_ADV_STEPS,
+                        help="then adversarial steps: the critic's new row against the "
+                             "speaker's frames, the decoder's row on reconstruction + the "
+                             f"adversarial term as in training (default {DEFAULT_ADV_STEPS}; "
+                             "0 = reconstruction only)")
+    parser.add_argument("--adv-weight", type=float, default=DEFAULT_ADV_WEIGHT,
+                        help="weight of the adversarial term (default "
+                             f"{DEFAULT_ADV_WEIGHT:g}; higher: more variance, higher MCD)")
+    parser.add_argument("--critic-lr", type=float, default=DEFAULT_CRITIC_LR,
+                        help=f"learning rate of the critic's row (default {DEFAULT_CRITIC_LR})")
     parser.add_argument("--min-speech", type=float, default=MIN_SPEECH_SECONDS,
                         help=f"seconds of speech needed (default {MIN_SPEECH_SECONDS:g})")
     parser.add_argument("--jobs", type=int, default=1, help="parallel analysis threads")
@@ -53,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
     files = collect_audio(args.inputs, features=True)
     bundle = load_bundle(model)
     info = enroll(bundle, args.name, files, args.out, workdir, steps=args.steps, lr=args.lr,
+                  adv_steps=args.adv_steps, adv_weight=args.adv_weight,
+                  critic_lr=args.critic_lr,
                   replace=args.replace, jobs=args.jobs, min_speech=args.min_speech,
                   progress=False if args.no_progress else None)
     if info["failed"]:
@@ -62,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
     f0 = info["f0_range"]
     print(f"vawgan enroll: {info['name']} from {info['n_files']} file(s), "
           f"{info['speech_seconds']:.1f} s of speech; reconstruction NLL "
-          f"{info['nll_start']:.2f} -> {info['nll_end']:.2f} in {info['steps']} steps, "
+          f"{info['nll_start']:.2f} -> {info['nll_rec']:.2f} in {info['steps']} steps, "
+          f"{info['nll_end']:.2f} after {info['adv_steps']} adversarial steps, "
           f"{info['seconds']:.1f} s")
     if f0:
         print(f"vawgan enroll: proposed f0 search range for {info['name']}: "

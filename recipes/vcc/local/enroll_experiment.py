@@ -43,6 +43,8 @@ def main(argv=None) -> int:
     ap.add_argument("--dump", type=Path, default=Path("dump/feats"))
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--enroll-args", default="",
+                    help="more options of vawgan enroll, e.g. '--adv-steps 0'")
     args = ap.parse_args(argv)
     spk = args.speaker
     name_enr = args.name or spk
@@ -68,7 +70,7 @@ def main(argv=None) -> int:
         if not bundle.exists():
             r = run(["vawgan", "enroll", "--name", name_enr, "--in", str(lst), "--out", str(bundle),
                      "--model", str(args.base), "--workdir", str(out / f"work{n}"),
-                     "--no-progress"])
+                     "--no-progress", *args.enroll_args.split()])
             print(r.stdout.strip().splitlines()[0], file=sys.stderr)
         timing[n] = time.perf_counter() - t0
         systems[f"enrolled N={n}"] = bundle
