@@ -608,3 +608,17 @@ def test_batch_summary_says_what_the_gv_postfilter_started_from(bundle_path, aud
     assert "before the gv postfilter" in out and "by construction" not in out
     rec = json.loads((tmp_path / "o" / "convert.json").read_text())["converted"][0]
     assert rec["metrics"]["gv_distance"] < 1e-6 < rec["metrics_before_postfilter"]["gv_distance"]
+
+
+@pytest.mark.parametrize("kind", ["gv", "ms"])
+def test_convert_without_raw_copy_gives_the_same_output(bundle, audio, kind):
+    """With nobody reading the features before the postfilter (``metrics_on none``),
+    the raw body is postfiltered in place and not kept: the same converted features."""
+    feats, _ = analyze_file(audio / "src.wav")
+    c = convert.Converter(bundle, postfilter=kind)
+    raw, want = c._convert(feats)
+    none, got = c._convert(feats, keep_raw=False)
+    assert raw is not None and none is None
+    np.testing.assert_allclose(got.mcep, want.mcep, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(got.f0, want.f0)
+    assert not np.allclose(raw.mcep, want.mcep)  # the postfilter did something

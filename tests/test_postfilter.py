@@ -209,3 +209,32 @@ def test_ms_gain_is_unbiased_against_the_stored_speaker_statistic():
         ratios.append(global_variance(ms_postfilter(x, st.ms, n_fft=256)) / global_variance(x))
     assert abs(np.mean(gains)) < 0.25
     assert np.all(np.abs(np.log10(np.mean(ratios, axis=0))) < 0.05)
+
+
+def test_postfilter_body_inplace_blocks_match_the_copy(monkeypatch):
+    """The in-place GV path (long conversions: no whole-utterance copies, blocks of rows)
+    gives the copying path's result, masked frames untouched."""
+    import vawgan.postfilter as pf
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(1000, 5)) * np.array([1.0, 2.0, 0.5, 3.0, 1e-9])
+    mask = rng.random(1000) > 0.3
+    gv = np.array([4.0, 1.0, 2.0, 0.5, 1.0])
+    want = postfilter_body(x, "gv", gv, alpha=0.7, mask=mask)
+    monkeypatch.setattr(pf, "_BLOCK_ROWS", 97)  # several blocks, a ragged last one
+    y = x.copy()
+    got = postfilter_body(y, "gv", gv, alpha=0.7, mask=mask, inplace=True)
+    assert got is y
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(got[~mask], x[~mask])
+    # the MS postfilter in place too; a view or a float32 array is refused
+    ms_want = postfilter_body(x[:, :4], "ms", np.zeros((129, 4)), mask=mask)
+    z = np.ascontiguousarray(x[:, :4])
+    np.testing.assert_allclose(postfilter_body(z, "ms", np.zeros((129, 4)), mask=mask,
+                                               inplace=True), ms_want, rtol=1e-12)
+    with pytest.raises(ValueError, match="inplace needs"):
+        postfilter_body(x[:, :4], "gv", gv[:4], inplace=True)
+    with pytest.raises(ValueError, match="NaN"):
+        bad = x.copy()
+        bad[5, 1] = np.nan
+        postfilter_body(bad, "gv", gv, inplace=True)

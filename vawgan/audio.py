@@ -246,7 +246,9 @@ def write_audio(path: PathLike, x: np.ndarray, fs: int, subtype: str = "PCM_16")
     """
     import soundfile as sf
 
-    x = np.asarray(x, dtype=np.float64)
+    x = np.asarray(x)
+    if x.dtype not in (np.float32, np.float64):
+        x = x.astype(np.float64)  # float32 is kept: a long output is not copied
     peak = float(max(np.max(x), -np.min(x))) if x.size else 0.0  # no |x| temporary
     if peak > 0.999:
         x = x * (0.999 / peak)

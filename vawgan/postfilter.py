@@ -104,12 +104,45 @@ def gv_postfilter(mcep_body: np.ndarray, target_gv: np.ndarray, alpha: float = 1
                              f"got {mu.shape}")
     if alpha == 0.0:
         return x.copy()
-    var = x.var(axis=0)
+    return mu + _gv_scale(x.var(axis=0), gv, alpha) * (x - mu)
+
+
+def _gv_scale(var: np.ndarray, gv: np.ndarray, alpha: float) -> np.ndarray:
+    """Per-dim factor of :func:`gv_postfilter` from the utterance variance ``var``."""
     ratio = np.ones_like(var)
     ok = var > _VAR_FLOOR
     ratio[ok] = np.sqrt(gv[ok] / var[ok])
-    scale = alpha * ratio + (1.0 - alpha)
-    return mu + scale * (x - mu)
+    return alpha * ratio + (1.0 - alpha)
+
+
+#: rows per block of the in-place GV postfilter (bounded temporaries)
+_BLOCK_ROWS = 1 << 16
+
+
+def _gv_rows_inplace(out: np.ndarray, idx: np.ndarray, gv: np.ndarray, alpha: float) -> None:
+    """:func:`gv_postfilter` of the rows ``idx`` of ``out``, written into them, block by
+    block (two passes over blocks for the mean and the variance: an hour of frames
+    needs no whole-utterance temporary)."""
+    fn = "gv_postfilter"
+    if gv.shape != (out.shape[1],):
+        raise ValueError(f"{fn}: target_gv must have shape ({out.shape[1]},), got {gv.shape}")
+    if not np.all(np.isfinite(gv)) or np.any(gv <= 0):
+        raise ValueError(f"{fn}: target_gv must be finite and > 0")
+    blocks = [idx[i: i + _BLOCK_ROWS] for i in range(0, len(idx), _BLOCK_ROWS)]
+    total = np.zeros(out.shape[1])
+    for b in blocks:
+        x = out[b]
+        if not np.all(np.isfinite(x)):
+            raise ValueError(f"{fn}: mcep_body contains NaN or infinite values")
+        total += x.sum(axis=0)
+    mu = total / len(idx)
+    sq = np.zeros(out.shape[1])
+    for b in blocks:
+        d = out[b] - mu
+        sq += np.einsum("ij,ij->j", d, d)
+    scale = _gv_scale(sq / len(idx), gv, alpha)
+    for b in blocks:
+        out[b] = mu + scale * (out[b] - mu)
 
 
 def auto_smooth_bins(n_frames: int, n_fft: int = 256, min_estimates: int = 4) -> int:
@@ -274,7 +307,7 @@ def ms_postfilter(mcep_body: np.ndarray, target_ms: np.ndarray, alpha: float = 1
 
 def postfilter_body(body: np.ndarray, kind: str, natural: Optional[np.ndarray] = None,
                     alpha: float = 1.0, ms_fft: int = 256,
-                    mask: Optional[np.ndarray] = None) -> np.ndarray:
+                    mask: Optional[np.ndarray] = None, inplace: bool = False) -> np.ndarray:
     """GV or MS postfilter of the frames of ``mask``, the others returned unchanged.
 
     Parameters
@@ -293,11 +326,16 @@ def postfilter_body(body: np.ndarray, kind: str, natural: Optional[np.ndarray] =
     mask : ndarray of bool, shape (T,), optional
         Frames the postfilter works on (the non-silent ones, over which the statistics
         are computed); all frames when None or when fewer than 2 are selected.
+    inplace : bool
+        Filter ``body`` itself (a C-contiguous float64 array the caller owns) and
+        return it: no copy of a long utterance. The GV postfilter then runs block by
+        block, its temporaries bounded whatever the length.
 
     Returns
     -------
     ndarray, shape (T, D)
-        ``body`` itself for "none" or ``alpha == 0``, else a new float64 array.
+        ``body`` itself for "none", ``alpha == 0`` or ``inplace``, else a new float64
+        array.
     """
     if kind not in POSTFILTERS:
         raise ValueError(f"postfilter must be one of {POSTFILTERS}, got {kind!r}")
@@ -309,8 +347,17 @@ def postfilter_body(body: np.ndarray, kind: str, natural: Optional[np.ndarray] =
         raise ValueError(f"postfilter {kind}: no target statistic given")
     natural = np.asarray(natural, dtype=np.float64)
     rows = np.ones(len(body), bool) if mask is None or np.count_nonzero(mask) < 2 else mask
-    out = np.array(body, dtype=np.float64, copy=True)
-    if kind == "gv":
+    if inplace and not (isinstance(body, np.ndarray) and body.dtype == np.float64
+                        and body.flags.c_contiguous and body.flags.writeable):
+        raise ValueError("postfilter_body: inplace needs a writeable C-contiguous float64 "
+                         "array")
+    out = body if inplace else np.array(body, dtype=np.float64, copy=True)
+    if kind == "gv" and inplace:
+        if out.ndim != 2 or len(out) < 2:
+            raise ValueError(f"gv_postfilter: mcep_body must be (T, D) with T >= 2, got "
+                             f"shape {out.shape}")
+        _gv_rows_inplace(out, np.flatnonzero(rows), natural, float(alpha))
+    elif kind == "gv":
         out[rows] = gv_postfilter(body[rows], natural, alpha)
     else:
         out[rows] = ms_postfilter(body[rows], natural, alpha, ms_fft)
