@@ -13,7 +13,7 @@ Run::
 
     python egs/enroll_new_voice.py                       # slt, 20 sentences -> slt.pt, converted_slt.wav
     python egs/enroll_new_voice.py --voice my_recordings/ --name ME --n 30
-    python egs/enroll_new_voice.py --smoke               # 12 sentences, 200 steps (seconds)
+    python egs/enroll_new_voice.py --smoke               # 12 sentences, 200 + 50 adversarial steps (seconds)
 """
 
 from __future__ import annotations
@@ -36,13 +36,13 @@ def main(argv=None) -> int:
     parser.add_argument("--workdir", type=Path, default=Path("enroll_work"))
     parser.add_argument("--out", type=Path, default=Path("converted_slt.wav"))
     parser.add_argument("--steps", type=int, default=None, help="embedding training steps")
-    parser.add_argument("--smoke", action="store_true", help="12 recordings, 200 steps")
+    parser.add_argument("--smoke", action="store_true", help="12 recordings, 200 + 50 adversarial steps")
     args = parser.parse_args(argv)
 
     from vawgan.bundle import load_bundle
     from vawgan.convert import DEFAULT_MODEL, convert_file
     from vawgan.corpus import collect_audio
-    from vawgan.enroll import DEFAULT_STEPS, enroll
+    from vawgan.enroll import DEFAULT_ADV_STEPS, DEFAULT_STEPS, enroll
 
     if not args.voice.is_dir():
         print(f"{args.voice}: no recordings of a new voice here; pass --voice DIR. "
@@ -53,7 +53,8 @@ def main(argv=None) -> int:
     base = load_bundle(DEFAULT_MODEL)
     args.workdir.mkdir(parents=True, exist_ok=True)
     info = enroll(base, args.name, files, args.workdir / f"{args.name}.pt", args.workdir,
-                  steps=args.steps or (200 if args.smoke else DEFAULT_STEPS))
+                  steps=args.steps or (200 if args.smoke else DEFAULT_STEPS),
+                  adv_steps=50 if args.smoke else DEFAULT_ADV_STEPS)
     print(f"enrolled {info['name']} from {info['n_files']} recordings "
           f"({info['speech_seconds']:.0f} s of speech) in {info['seconds']:.0f} s; "
           f"NLL {info['nll_start']:.2f} -> {info['nll_end']:.2f}; speakers now: "
