@@ -156,3 +156,28 @@ def test_enroll_refuses_clearly(setup, tmp_path, capsys):
     assert main(["enroll", "--name", "X", "--in", str(root / "new"), "--out",
                  str(base_path), "--model", str(base_path), "--no-progress"]) == 1
     assert "base bundle" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("model", [{"arch": "conv", "segment": 8},
+                                   {"critic_arch": "conv", "segment": 8}])
+def test_enroll_adversarial_phase_with_sequence_models(setup, tmp_path, model):
+    """The adversarial phase converts whole source segments with arch "conv" (and
+    frames judged as segments by a conv critic), as training's phase 3 does."""
+    from vawgan.export import save_bundle
+    from vawgan.model import build_model
+
+    root, base_path = setup
+    base = load_bundle(base_path)
+    cfg = Config.from_dict({"model": {"z_dim": 4, "hidden": 16, "n_layers": 1, "spk_dim": 3,
+                                      "critic_hidden": 8, "critic_layers": 1, **model}})
+    torch.manual_seed(0)
+    path = tmp_path / "seq.pt"
+    save_bundle(path, model=build_model(cfg.model, 2, 39), config=cfg, speakers=["SRC", "TGT"],
+                stats={s: base.stats[s] for s in ("SRC", "TGT")}, kind="vawgan",
+                train_info={"steps": 0})
+    seq = load_bundle(path)
+    info = enroll(seq, "NEW", _files(root), tmp_path / "new.pt", tmp_path / "w", steps=20,
+                  adv_steps=5, lr=0.05, min_speech=2.0, progress=False)
+    assert info["adv_steps"] == 5 and np.isfinite(info["wdist_end"])
+    sd0, sd1 = seq.state_dict, load_bundle(tmp_path / "new.pt").state_dict
+    assert not np.allclose(sd1["critic.embed.weight"][2], sd0["critic.embed.weight"].mean(axis=0))

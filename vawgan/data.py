@@ -319,7 +319,6 @@ class Sampler:
             self.first = torch.from_numpy(first).to(dev)
             self.last = torch.from_numpy(last).to(dev)
 
-
     @classmethod
     def for_model(cls, data: TrainingData, model_cfg, generator) -> "Sampler":
         """The sampler a model configuration trains with: its unit length (a frame, or
@@ -327,6 +326,7 @@ class Sampler:
         ``arch: conv``."""
         return cls(data, model_cfg.unit_length(), generator, context=model_cfg.sampler_context(),
                    segments=model_cfg.arch == "conv")
+
     def windows(self, rows):
         """Encoder inputs of frames ``rows`` (...,): (..., (2k+1) D) windows, or with
         context 0 the frames (..., D) (:func:`vawgan.model.gather_windows`)."""

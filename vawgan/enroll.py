@@ -182,6 +182,7 @@ def enroll(bundle, name: str, files: Sequence[PathLike], out: PathLike, workdir:
     from .io import same_file
     from .losses import critic_loss, gaussian_nll, generator_adv_loss, reparameterize
     from .stats import compute_speaker_stats
+    from .trainstep import decode_units
 
     if not name or not name.strip() or "/" in name:
         raise VawganError(f"--name {name!r}: give a speaker name (no '/')")
@@ -260,12 +261,9 @@ def enroll(bundle, name: str, files: Sequence[PathLike], out: PathLike, workdir:
     total = steps + adv_steps
 
     def fake_units(src):
-        """decode(posterior mean of src, new): what conversion outputs, (n, L, D)."""
-        n, L, Din = src.shape
-        with torch.no_grad():
-            mu, _ = model.encoder(src.reshape(n * L, Din))
-        mean, _ = model.decoder(mu, torch.full((n * L,), new, dtype=torch.long))
-        return mean.reshape(n, L, mean.shape[-1])
+        """decode(posterior mean of src, new): what conversion outputs, (n, L, D); the
+        frozen encoder builds no graph, the decoder's row gets the gradient."""
+        return decode_units(model.encoder, model.decoder, src, new_ids, sampler.segments)
 
     ckpt = workdir / CKPT_NAME
     step = 0

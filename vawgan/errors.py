@@ -65,4 +65,3 @@ def file_error(path, e: BaseException) -> VawganError:
     if isinstance(e, VawganError):
         return e
     return VawganError(f"{path}: internal error {type(e).__name__}: {e}")
-

@@ -32,4 +32,3 @@ def check_jobs(jobs: int, option: str = "--jobs") -> int:
     if jobs == 0 or jobs < -1:
         raise VawganError(f"{option} {jobs}: use a positive number or -1 (all cores)")
     return jobs
-

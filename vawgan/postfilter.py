@@ -49,6 +49,16 @@ def _check_body(x: np.ndarray, fn: str) -> np.ndarray:
     return x
 
 
+def _check_gv(gv, n_dims: int, fn: str) -> np.ndarray:
+    """A target GV as float64 (n_dims,), finite and > 0; ValueError naming ``fn``."""
+    gv = np.asarray(gv, dtype=np.float64)
+    if gv.shape != (n_dims,):
+        raise ValueError(f"{fn}: target_gv must have shape ({n_dims},), got {gv.shape}")
+    if not np.all(np.isfinite(gv)) or np.any(gv <= 0):
+        raise ValueError(f"{fn}: target_gv must be finite and > 0")
+    return gv
+
+
 def _check_alpha(alpha: float, fn: str) -> float:
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.floating)) \
             or not 0.0 <= float(alpha) <= 1.0:
@@ -90,11 +100,7 @@ def gv_postfilter(mcep_body: np.ndarray, target_gv: np.ndarray, alpha: float = 1
     fn = "gv_postfilter"
     x = _check_body(mcep_body, fn)
     alpha = _check_alpha(alpha, fn)
-    gv = np.asarray(target_gv, dtype=np.float64)
-    if gv.shape != (x.shape[1],):
-        raise ValueError(f"{fn}: target_gv must have shape ({x.shape[1]},), got {gv.shape}")
-    if not np.all(np.isfinite(gv)) or np.any(gv <= 0):
-        raise ValueError(f"{fn}: target_gv must be finite and > 0")
+    gv = _check_gv(target_gv, x.shape[1], fn)
     if mean is None:
         mu = x.mean(axis=0)
     else:
@@ -124,10 +130,7 @@ def _gv_rows_inplace(out: np.ndarray, idx: np.ndarray, gv: np.ndarray, alpha: fl
     block (two passes over blocks for the mean and the variance: an hour of frames
     needs no whole-utterance temporary)."""
     fn = "gv_postfilter"
-    if gv.shape != (out.shape[1],):
-        raise ValueError(f"{fn}: target_gv must have shape ({out.shape[1]},), got {gv.shape}")
-    if not np.all(np.isfinite(gv)) or np.any(gv <= 0):
-        raise ValueError(f"{fn}: target_gv must be finite and > 0")
+    gv = _check_gv(gv, out.shape[1], fn)
     blocks = [idx[i: i + _BLOCK_ROWS] for i in range(0, len(idx), _BLOCK_ROWS)]
     total = np.zeros(out.shape[1])
     for b in blocks:

@@ -202,17 +202,9 @@ class StepRunner:
 
     @torch.no_grad()
     def _fake(self, source: torch.Tensor, spk: torch.Tensor) -> torch.Tensor:
-        """decode(z(source), spk) with the VAE frozen: encoder inputs (n, L, Din) ->
-        (n, L, D) (Din = D, or the window size with context)."""
-        if self.segments:  # arch "conv": each unit is a sequence
-            mu, lv = self.enc(source)
-            z = mu if self.adv_mean else reparameterize(mu, lv, self.gen)
-            return self.dec(z, spk)[0]
-        n, L, Din = source.shape
-        mu, lv = self.enc(source.reshape(n * L, Din))
-        z = mu if self.adv_mean else reparameterize(mu, lv, self.gen)
-        mean, _ = self.dec(z, spk.repeat_interleave(L))
-        return mean.reshape(n, L, mean.shape[-1])
+        """decode(z(source), spk) with the VAE frozen (:func:`decode_units`)."""
+        sample = None if self.adv_mean else (lambda mu, lv: reparameterize(mu, lv, self.gen))
+        return decode_units(self.enc, self.dec, source, spk, self.segments, sample)
 
     def _critic_update(self, real, fake, spk) -> Metrics:
         loss, wdist, gp = critic_loss(self.critic, real, fake, spk, self.tc.gp_lambda,
@@ -330,6 +322,36 @@ class StepRunner:
 
     def all_param_groups(self) -> List[List[torch.nn.Parameter]]:
         return [self.enc_params, self.dec_params, self.critic_params]
+
+
+def decode_units(enc, dec, source: torch.Tensor, spk: torch.Tensor, segments: bool,
+                 sample=None) -> torch.Tensor:
+    """Units of other frames converted to speakers ``spk``: decode(z(source), spk).
+
+    Parameters
+    ----------
+    enc, dec : callables
+        ``enc(x) -> (mu, logvar)`` and ``dec(z, spk) -> (mean, logvar)``.
+    source : Tensor, shape (n, L, Din)
+        Encoder inputs of n units (Din = D, or the window size with context).
+    spk : LongTensor, shape (n,)
+    segments : bool
+        Each unit is a sequence for the encoder and decoder (arch "conv"), else L
+        independent frames.
+    sample : callable ``(mu, logvar) -> z``, optional
+        Default: z is the posterior mean, what conversion decodes.
+
+    Returns
+    -------
+    Tensor, shape (n, L, D)
+    """
+    if segments:
+        mu, lv = enc(source)
+        return dec(mu if sample is None else sample(mu, lv), spk)[0]
+    n, L, Din = source.shape
+    mu, lv = enc(source.reshape(n * L, Din))
+    mean, _ = dec(mu if sample is None else sample(mu, lv), spk.repeat_interleave(L))
+    return mean.reshape(n, L, mean.shape[-1])
 
 
 def rec_weights(kind: str, data, device, mcd_dims: int = 24):

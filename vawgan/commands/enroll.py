@@ -12,8 +12,8 @@ from ..io import check_writable
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..enroll import (DEFAULT_ADV_STEPS, DEFAULT_ADV_WEIGHT, DEFAULT_CRITIC_LR, DEFAULT_LR, DEFAULT_STEPS,
-                          MIN_SPEECH_SECONDS)
+    from ..enroll import (DEFAULT_ADV_STEPS, DEFAULT_ADV_WEIGHT, DEFAULT_CRITIC_LR,
+                          DEFAULT_LR, DEFAULT_STEPS, MIN_SPEECH_SECONDS)
 
     parser.add_argument("--name", required=True, help="the new target speaker's name")
     parser.add_argument("--in", dest="inputs", type=Path, required=True,
