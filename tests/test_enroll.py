@@ -16,7 +16,7 @@ from vawgan.bundle import load_bundle  # noqa: E402
 from vawgan.cli import main  # noqa: E402
 from vawgan.config import Config  # noqa: E402
 from vawgan.enroll import enroll  # noqa: E402
-from vawgan.errors import VawganError  # noqa: E402
+from vawgan.errors import InputsError, VawganError  # noqa: E402
 from vawgan.features import analyze_file, synthesize  # noqa: E402
 
 FS = 16000
@@ -70,6 +70,7 @@ def test_enroll_learns_one_row_and_keeps_the_base(setup, tmp_path):
     new = load_bundle(tmp_path / "new.pt")
     assert new.speakers == ["SRC", "TGT", "NEW"]
     assert new.train_info["enrolled"][0]["name"] == "NEW" and new.train_info["steps"] == 0
+    assert new.train_info["enrolled"][0]["f0_range"] == info["f0_range"]  # kept in the bundle
     sd0, sd1 = base.state_dict, new.state_dict
     for k, v in sd0.items():
         if k.endswith("embed.weight"):
@@ -130,7 +131,7 @@ def test_enroll_refuses_clearly(setup, tmp_path, capsys):
     base = load_bundle(base_path)
     with pytest.raises(VawganError, match="exists in the bundle.*--replace"):
         enroll(base, "TGT", _files(root), tmp_path / "x.pt", tmp_path / "w", progress=False)
-    with pytest.raises(VawganError, match=r"s of speech in 4 usable file.*needs at least 600 s"):
+    with pytest.raises(InputsError, match=r"s of speech in 4 usable file.*needs at least 600 s"):
         enroll(base, "NEW", _files(root), tmp_path / "x.pt", tmp_path / "w", min_speech=600,
                progress=False)
     # the CLI: unreadable and silent files are listed, the others enrolled, exit 1
@@ -181,3 +182,53 @@ def test_enroll_adversarial_phase_with_sequence_models(setup, tmp_path, model):
     assert info["adv_steps"] == 5 and np.isfinite(info["wdist_end"])
     sd0, sd1 = seq.state_dict, load_bundle(tmp_path / "new.pt").state_dict
     assert not np.allclose(sd1["critic.embed.weight"][2], sd0["critic.embed.weight"].mean(axis=0))
+
+
+def test_enroll_too_little_speech_lists_the_files_left_out(setup, tmp_path, capsys):
+    """When too little speech is left, the unreadable and silent files are named (above
+    the one-line error, which says how much is needed), not only counted."""
+    root, base_path = setup
+    d = tmp_path / "few"
+    d.mkdir()
+    (d / "broken.wav").write_bytes(b"RIFFxxxx")
+    sf.write(d / "silent.wav", np.zeros(FS), FS)
+    f = _files(root)[0]
+    (d / f.name).write_bytes(f.read_bytes())
+    with pytest.raises(InputsError) as e:
+        enroll(load_bundle(base_path), "NEW", sorted(d.iterdir()), tmp_path / "x.pt",
+               tmp_path / "w", min_speech=20, progress=False)
+    assert len(e.value.left_out) == 2 and "broken.wav" in e.value.left_out[0]
+    rc = main(["enroll", "--name", "NEW", "--in", str(d), "--out", str(tmp_path / "y.pt"),
+               "--model", str(base_path), "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and not (tmp_path / "y.pt").exists()
+    assert err[0] == "left out (2):" and "broken.wav: " in err[1] and "silent.wav: " in err[2]
+    assert err[-1].startswith("vawgan enroll: error: NEW: ") and "1 usable file" in err[-1]
+    assert "needs at least 20 s" in err[-1] and len(err) == 4
+
+
+def test_enroll_from_a_list_of_files_at_any_rate(setup, tmp_path, capsys):
+    """--in a list file; recordings at another rate and in another format are resampled
+    by the one analysis path (the speaker's statistics match those of the 16 kHz wavs)."""
+    import librosa
+
+    root, base_path = setup
+    files = _files(root)
+    x, fs = sf.read(files[0])
+    sf.write(tmp_path / "n0_22k.flac", librosa.resample(x, orig_sr=fs, target_sr=22050), 22050)
+    lst = tmp_path / "anna.list"
+    lst.write_text("# one path a line, relative to the list\nn0_22k.flac\n"
+                   + "".join(f"{f}\n" for f in files[1:]))
+    rc = main(["enroll", "--name", "ANNA", "--in", str(lst), "--out", str(tmp_path / "a.pt"),
+               "--model", str(base_path), "--steps", "10", "--adv-steps", "0",
+               "--min-speech", "2", "--no-progress"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "ANNA from 4 file(s)" in out and "--target ANNA" in out
+    assert (tmp_path / "a.enroll" / "dump" / "ANNA" / "n0_22k.npz").exists()
+    new = load_bundle(tmp_path / "a.pt")
+    assert new.speakers == ["SRC", "TGT", "ANNA"]
+    ref = enroll(load_bundle(base_path), "REF", files, tmp_path / "r.pt", tmp_path / "wr",
+                 steps=1, adv_steps=0, min_speech=2, progress=False)
+    assert new.stats["ANNA"].lf0_mean == pytest.approx(
+        load_bundle(ref["out"]).stats["REF"].lf0_mean, abs=0.02)
+

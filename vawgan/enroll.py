@@ -46,7 +46,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .errors import VawganError
+from .errors import InputsError, VawganError
 from .io import PathLike, atomic_path, atomic_write_text
 
 #: at least this much non-silent speech (seconds) to enroll a speaker
@@ -172,6 +172,17 @@ def enroll(bundle, name: str, files: Sequence[PathLike], out: PathLike, workdir:
         phase trades some of it for variance), ``steps`` / ``adv_steps`` (done),
         ``wdist_end`` (the critic's last Wasserstein estimate; NaN without the
         adversarial phase), ``seconds``, ``speakers`` (of the new bundle), ``out``.
+        The new bundle's ``train_info["enrolled"]`` keeps the figures of each
+        enrollment, ``f0_range`` included.
+
+    Raises
+    ------
+    InputsError
+        Less than ``min_speech`` seconds of speech in the usable files; its
+        ``left_out`` lists the files left out (unreadable, silent).
+    VawganError
+        A name the bundle has (without ``replace``), ``out`` the base bundle's file,
+        invalid settings, a checkpoint of another enrollment in ``workdir``.
     """
     import torch
     from tqdm import tqdm
@@ -203,10 +214,10 @@ def enroll(bundle, name: str, files: Sequence[PathLike], out: PathLike, workdir:
     fp = cfg.feature.frame_period / 1000.0
     speech = sum(int(f.nonsilent(cfg.feature.silence_db).sum()) for f in feats.values()) * fp
     if speech < min_speech:
-        raise VawganError(
+        raise InputsError(
             f"{name}: {speech:.1f} s of speech in {len(feats)} usable file(s) "
             f"({len(failed)} left out); enrollment needs at least {min_speech:g} s "
-            f"(about 10 sentences)")
+            f"(about 10 sentences)", failed)
     stats = compute_speaker_stats(list(feats.values()), cfg.feature.silence_db,
                                   cfg.stats.ms_fft)
     voiced = np.concatenate([f.f0[f.f0 > 0] for f in feats.values()])
@@ -349,8 +360,8 @@ def enroll(bundle, name: str, files: Sequence[PathLike], out: PathLike, workdir:
             "base": str(bundle.path)}
     train_info = dict(bundle.train_info)
     train_info["enrolled"] = list(train_info.get("enrolled", [])) + [
-        {k: info[k] for k in ("name", "n_files", "speech_seconds", "steps", "adv_steps",
-                              "nll_start", "nll_rec", "nll_end")}]
+        {k: info[k] for k in ("name", "n_files", "speech_seconds", "f0_range", "steps",
+                              "adv_steps", "nll_start", "nll_rec", "nll_end")}]
     save_bundle(out, model=model, config=cfg, speakers=base_speakers + [name],
                 stats=all_stats, kind=bundle.kind, train_info=train_info)
     atomic_write_text(workdir / "enroll.json", json.dumps(info, indent=1))

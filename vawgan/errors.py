@@ -42,6 +42,16 @@ class CheckpointError(VawganError, ValueError):
     """A checkpoint is missing, corrupt or belongs to another configuration/data set."""
 
 
+class InputsError(VawganError, ValueError):
+    """Too little usable input in a set of files (e.g. seconds of speech to enroll a
+    speaker). ``left_out`` holds the one-line errors of the files that were left out
+    (unreadable, silent), for the command to list above its one-line message."""
+
+    def __init__(self, message: str, left_out=()):
+        self.left_out = list(left_out)
+        super().__init__(message)
+
+
 class TrainingError(VawganError, RuntimeError):
     """Training cannot go on (e.g. a loss became NaN or infinite)."""
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..errors import VawganError
+from ..errors import InputsError, VawganError
 from ..parallel import check_jobs
 from ..io import check_writable
 
@@ -63,15 +63,16 @@ def run(args: argparse.Namespace) -> int:
     check_writable(workdir, folder=True)
     files = collect_audio(args.inputs, features=True)
     bundle = load_bundle(model)
-    info = enroll(bundle, args.name, files, args.out, workdir, steps=args.steps, lr=args.lr,
-                  adv_steps=args.adv_steps, adv_weight=args.adv_weight,
-                  critic_lr=args.critic_lr,
-                  replace=args.replace, jobs=args.jobs, min_speech=args.min_speech,
-                  progress=False if args.no_progress else None)
-    if info["failed"]:
-        print(f"left out ({len(info['failed'])}):", file=sys.stderr)
-        for e in info["failed"]:
-            print(f"  {e}", file=sys.stderr)
+    try:
+        info = enroll(bundle, args.name, files, args.out, workdir, steps=args.steps,
+                      lr=args.lr, adv_steps=args.adv_steps, adv_weight=args.adv_weight,
+                      critic_lr=args.critic_lr,
+                      replace=args.replace, jobs=args.jobs, min_speech=args.min_speech,
+                      progress=False if args.no_progress else None)
+    except InputsError as e:  # too little speech: which files did not count, then why
+        _list_left_out(e.left_out)
+        raise
+    _list_left_out(info["failed"])
     f0 = info["f0_range"]
     print(f"vawgan enroll: {info['name']} from {info['n_files']} file(s), "
           f"{info['speech_seconds']:.1f} s of speech; reconstruction NLL "
@@ -85,3 +86,10 @@ def run(args: argparse.Namespace) -> int:
           f"convert with: vawgan-convert in.wav out.wav --model {info['out']} "
           f"--target {info['name']}")
     return 1 if info["failed"] else 0
+
+
+def _list_left_out(errors) -> None:
+    if errors:
+        print(f"left out ({len(errors)}):", file=sys.stderr)
+        for e in errors:
+            print(f"  {e}", file=sys.stderr)
