@@ -213,6 +213,30 @@ def test_cli_text_output_and_postfilter_option(bundle_path, audio, tmp_path, cap
     assert "SRC -> TGT" in stdout and "postfilter ms" in stdout and "GVD" in stdout
 
 
+def test_cli_prints_metrics_before_and_after_the_postfilter_with_their_dims(
+        bundle_path, audio, tmp_path, capsys):
+    """Default (GV postfilter): the GV ratio / GVD / MSD of the converted features before
+    and after the postfilter against the target's natural statistics, with the dims each
+    covers, in the text and in --json (issue 12)."""
+    rc, stdout, err = _cli(capsys, audio / "src.wav", tmp_path / "o.wav", "--model", bundle_path)
+    assert rc == 0, err
+    lines = stdout.splitlines()
+    assert "GV ratio and GVD over c1..c39 / c1..c24, MSD over c1..c39" in lines[1]
+    before = next(s for s in lines if s.strip().startswith("before postfilter (features):"))
+    after = next(s for s in lines if s.strip().startswith("after postfilter gv (features):"))
+    for row in (before, after):
+        assert "GV ratio" in row and "GVD" in row and "MSD" in row
+    assert "by construction" in stdout
+    rc, stdout, err = _cli(capsys, audio / "src.wav", tmp_path / "o.wav", "--model", bundle_path,
+                           "--json")
+    info = json.loads(stdout)
+    assert info["dims"] == {"gv_distance": "c1..c39", "gv_ratio": "c1..c39",
+                            "ms_distance": "c1..c39", "gv_distance_mcd": "c1..c24",
+                            "gv_ratio_mcd": "c1..c24", "mcd": "c1..c24"}
+    assert set(info["metrics_before_postfilter"]) <= set(info["dims"])
+    assert info["metrics_before_postfilter"]["gv_distance"] > 1e-3 > info["metrics"]["gv_distance"]
+
+
 def test_metrics_on_output_equal_evaluate(bundle_path, bundle, audio, tmp_path, capsys):
     """--metrics-on output re-analyzes the wav: the same GV / MS distances as vawgan evaluate
     (TGT's statistics are those of tgt.wav alone, the natural set of evaluate here)."""

@@ -196,3 +196,30 @@ def utterance_metrics(conv: "Features", *, silence_db: float, ms_fft: Optional[i
         out.update({k: float(v) for k, v in cmp.items() if k != "n_frames"})
         out["n_frames"] = cmp["n_frames"]
     return out
+
+
+def metric_dims(n_dims: int, mcd_dims: int = 24) -> Dict[str, str]:
+    """Which mel-cepstral coefficients each figure of :func:`utterance_metrics` covers.
+
+    Parameters
+    ----------
+    n_dims : int
+        M, the coefficients c1..cM of the features (39 for VCC2016's order 39).
+    mcd_dims : int
+        The ``mcd_dims`` given to :func:`utterance_metrics`.
+
+    Returns
+    -------
+    dict
+        ``{figure: "c1..cK"}`` for ``gv_distance``, ``gv_ratio`` and ``ms_distance``
+        (c1..cM), ``gv_distance_mcd``, ``gv_ratio_mcd`` and ``mcd`` (c1..c_mcd_dims,
+        at most M).
+
+    Examples
+    --------
+    >>> metric_dims(39)["gv_ratio_mcd"]
+    'c1..c24'
+    """
+    full, low = f"c1..c{n_dims}", f"c1..c{min(mcd_dims, n_dims)}"
+    return {"gv_distance": full, "gv_ratio": full, "ms_distance": full,
+            "gv_distance_mcd": low, "gv_ratio_mcd": low, "mcd": low}

@@ -14,6 +14,7 @@ from pathlib import Path
 from ..audio import check_output_path, probe_audio
 from ..convert import resolve_model
 from ..errors import AudioError
+from ..uttmetrics import metric_dims
 from ._conversion import (add_metrics_on_argument, add_model_arguments, check_conversion_args,
                           load_converter)
 
@@ -71,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
                                   args.metrics_on, check_output=False)
     info["model"] = str(model)
     info["n_dims"] = converter.bundle.n_dims
+    info["dims"] = metric_dims(info["n_dims"], MCD_DIMS)
     info["seconds"] = round(time.perf_counter() - t0, 3)
     if args.json:
         print(json.dumps(info, indent=1))
@@ -79,8 +81,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"{args.input} -> {args.output} ({info['kind']}, {src} -> {info['target']}, "
               f"postfilter {args.postfilter}, {info['fs']} Hz, {info['duration_s']:.2f} s)")
         if info["metrics"]:
+            dims = info["dims"]
             print(f"metrics against {info['target']}'s natural statistics (GV ratio 1 = "
-                  f"natural; GV over c1..c{info['n_dims']} / c1..c{MCD_DIMS}):")
+                  f"natural; GV ratio and GVD over {dims['gv_ratio']} / "
+                  f"{dims['gv_ratio_mcd']}, MSD over {dims['ms_distance']}):")
             rows = [("before postfilter (features)", info["metrics_before_postfilter"]),
                     (f"after postfilter {args.postfilter} ({args.metrics_on})"
                      if args.postfilter != "none" else f"converted {args.metrics_on}",
