@@ -101,6 +101,45 @@ def test_recipe_tables_show_vuv_error_in_percent(monkeypatch):
     assert format_metric("mcd", float("nan"), "{:.2f}") == "n/a"
 
 
+def test_recipe_stage5_analyses_every_file_once(corpus, tmp_path, monkeypatch):
+    """Stage 5 (recipes/vcc/local/evaluate_pairs.py) of two pairs with the same target:
+    the natural references and the vocoder files (shared by the pairs) and every
+    converted file are analysed exactly once, and the report and listening page analyse
+    nothing more (issue 13)."""
+    import shutil
+
+    import vawgan.evaluate as ev
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "recipes" / "vcc"
+                                    / "local"))
+    import evaluate_pairs
+
+    exp, data = tmp_path / "exp", tmp_path / "data"
+    (data / "dev").mkdir(parents=True)
+    refs = sorted((corpus / "ref").glob("*.wav"))
+    for spk in ("TF1", "SF1", "SM1"):  # natural lists: the target's and the sources'
+        (data / "dev" / f"{spk}.list").write_text("".join(f"{p}\n" for p in refs))
+    conv = exp / "convert" / "dev"
+    pairs = ["SF1-TF1", "SM1-TF1"]  # headline pairs: both are in the listening page
+    folders = [conv / "vocoder" / "TF1"] + [conv / system / pair for pair in pairs
+                                              for system in ("vae", "vawgan", "vawgan+gv")]
+    for folder in folders:
+        folder.mkdir(parents=True)
+        for p in sorted((corpus / "smooth").glob("*.wav")):
+            shutil.copy(p, folder / p.name)
+    calls = []
+    real = ev._analyze
+    monkeypatch.setattr(ev, "_analyze", lambda path, cfg: calls.append(path) or real(path, cfg))
+    rc = evaluate_pairs.main(["--exp", str(exp), "--data", str(data), "--pairs", " ".join(pairs),
+                              "--jobs", "1", "--speaker-sim", "off", "--listen", "2"])
+    assert rc == 0
+    assert len(calls) == len(set(calls))  # nothing analysed twice
+    assert set(calls) == set(refs) | {f for d in folders for f in d.glob("*.wav")}
+    assert (exp / "report_dev" / "index.html").is_file()
+    res = json.loads((exp / "results_dev.json").read_text())
+    assert set(res["pairs"]) == set(pairs)
+
+
 def test_cli_json_md_list_files_and_bad_file(corpus, tmp_path, capsys):
     lst = tmp_path / "smooth.list"
     lst.write_text(f"{corpus / 'smooth' / 'u1.wav'}\n{corpus / 'smooth' / 'u2.wav'}\n"
