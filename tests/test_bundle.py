@@ -312,6 +312,50 @@ def test_rejects_bad_statistics(saved, tmp_path):
     _one_line_error(array_edit("dims.pt", "mcep_mean", np.zeros(38)), "statistics")
 
 
+def test_rejects_ms_fft_that_the_statistics_do_not_fit(saved, tmp_path):
+    """stats.ms_fft >= 2 and equal to the FFT the stored modulation spectra were made
+    with, at load: else conversion wrote its output, then failed with a traceback in
+    the MS metrics (issue 11)."""
+    def fft(n):
+        def fn(m):
+            m["config"].setdefault("stats", {})["ms_fft"] = n
+        return fn
+
+    for n in (0, 1, -256):
+        _one_line_error(_rewrite(saved[0], tmp_path / f"fft{n}.pt", meta_fn=fft(n)),
+                        r"config is invalid \(stats.ms_fft")
+    _one_line_error(_rewrite(saved[0], tmp_path / "fft512.pt", meta_fn=fft(512)),
+                    "ms has 129 bins, stats.ms_fft 512 needs 257")
+    path, model, cfg, stats = saved
+    cfg512 = Config.from_dict({**cfg.to_dict(), "stats": {"ms_fft": 512}})
+    with pytest.raises(ValueError, match="ms has 129 bins"):  # no bundle that cannot load
+        save_bundle(tmp_path / "x.pt", model=model, config=cfg512, speakers=SPEAKERS,
+                    stats=stats, kind="vae")
+    assert not (tmp_path / "x.pt").exists()
+
+
+def test_expanding_bundle_rejected_before_it_is_read(tmp_path):
+    """A small zip whose members expand past MAX_BYTES (a 400 MB bomb of 0.4 MB) is
+    refused from the sizes its directory declares, without reading a member."""
+    import tracemalloc
+
+    bomb = tmp_path / "bomb.pt"
+    block = bytes(2**20)
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        with z.open("state_dict/big.npy", "w", force_zip64=True) as f:
+            for _ in range(MAX_BYTES // 2**20 + 16):
+                f.write(block)
+        z.writestr(META, b"{}")
+    assert bomb.stat().st_size < 2 * 2**20
+    tracemalloc.start()
+    try:
+        _one_line_error(bomb, r"expand to \d+ MiB \(at most 256 MiB\)")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 2**20, f"{peak / 2**20:.0f} MiB allocated while rejecting it"
+
+
 def test_rejects_oversized_members(saved, tmp_path, monkeypatch):
     import vawgan.bundle as bundle_mod
 

@@ -170,6 +170,25 @@ def test_diverged_training_is_one_line_and_rc_1(tmp_path, monkeypatch, capsys):
     _one_line(err, "vawgan train: error:", "diverged")
 
 
+def test_train_refuses_stats_of_another_ms_fft_before_work(tmp_path, capsys):
+    """The bundle at the end of training would not load (its modulation spectra would
+    not fit its stats.ms_fft): refused before the dump is read."""
+    from vawgan.data import make_synthetic_dump
+    from vawgan.stats import SpeakerStats, save_stats
+
+    _, stats = make_synthetic_dump(tmp_path / "dump", n_utts=2, n_frames=40)
+    save_stats(tmp_path / "stats.json", {k: SpeakerStats.from_dict(v) for k, v in stats.items()},
+               None, 256)
+    cfgp = tmp_path / "c.yaml"
+    cfgp.write_text("stats:\n  ms_fft: 512\n")
+    rc, _, err = _vawgan(capsys, "train", "--dump", tmp_path / "nodump", "--stats",
+                         tmp_path / "stats.json", "--utts-file", tmp_path / "nolist",
+                         "--config", cfgp, "--outdir", tmp_path / "exp")
+    assert rc == 1
+    _one_line(err, "stats.json", "ms_fft 256", "stats.ms_fft 512")
+    assert not (tmp_path / "exp").exists()
+
+
 def test_stale_temporaries_cleaned_at_resume(tmp_path, train_data):
     from vawgan.train import Trainer
 
@@ -246,6 +265,45 @@ def test_read_only_folder_is_refused_before_work(tmp_path, wav, bundle_path, cap
         _one_line(err, "ro/out.wav", "permission denied")
     finally:
         os.chmod(ro, 0o755)
+
+
+def test_unwritable_folder_is_refused_before_work(tmp_path, wav, bundle_path, capsys,
+                                                 monkeypatch):
+    """The same check as above where the tests run as root (who writes anywhere): the
+    folder's permission comes from os.access, and the input is never converted."""
+    import vawgan.convert as convert_mod
+
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    real_access = os.access
+
+    def access(path, mode, *a, **kw):
+        if Path(path) == ro and mode & os.W_OK:
+            return False
+        return real_access(path, mode, *a, **kw)
+
+    def no_work(*a, **kw):
+        raise AssertionError("converted before the output folder was checked")
+
+    monkeypatch.setattr(vio.os, "access", access)
+    monkeypatch.setattr(convert_mod.Converter, "convert_file", no_work)
+    rc, _, err = _convert(capsys, wav, ro / "out.wav", "--model", bundle_path)
+    assert rc == 1
+    _one_line(err, "ro/out.wav", "permission denied")
+    assert list(ro.iterdir()) == []
+
+
+def test_vawgan_convert_replaces_an_output_keeping_its_mode(tmp_path, wav, bundle_path,
+                                                            capsys):
+    """vawgan-convert replaces an existing output (docs/cli.md, --help), with its mode."""
+    out = tmp_path / "out.wav"
+    out.write_bytes(b"an older result")
+    os.chmod(out, 0o640)
+    rc, _, err = _convert(capsys, wav, out, "--model", bundle_path, "--metrics-on", "none")
+    assert rc == 0, err
+    assert sf.info(out).samplerate == FS  # replaced by the conversion
+    assert stat.S_IMODE(out.stat().st_mode) == 0o640
+    assert _leftovers(tmp_path) == []
 
 
 def test_convert_output_under_a_file(tmp_path, wav, bundle_path, capsys):
@@ -330,6 +388,90 @@ def test_worker_count_is_bounded():
     assert worker_count(2, 0) == 1
     with pytest.raises(ValueError):
         worker_count(0, 3)
+
+
+def test_batch_process_workers_capped(tmp_path, wav, bundle_path, monkeypatch):
+    """``convert_batch(jobs=100, backend="processes")`` on 2 files starts at most 2
+    processes (and no more than the cores); the work itself runs here in-process."""
+    import joblib
+
+    from vawgan.bundle import load_bundle
+    from vawgan.convert import Converter
+    from vawgan.convert_batch import convert_batch
+
+    asked = []
+
+    class Recording:
+        def __init__(self, n_jobs=None, backend=None, **kw):
+            asked.append((n_jobs, backend))
+
+        def __call__(self, tasks):
+            return (f(*a, **kw) for f, a, kw in tasks)
+
+    monkeypatch.setattr(joblib, "Parallel", Recording)
+    todo = [(wav, tmp_path / "o1.wav"), (wav.parent / "missing.wav", tmp_path / "o2.wav")]
+    conv = Converter(load_bundle(bundle_path), "TGT")
+    res = convert_batch(conv, todo, tmp_path, jobs=100, backend="processes",
+                        metrics_on="none", model=bundle_path, progress=False)
+    assert len(res.converted) == 1 and len(res.failed) == 1
+    (n_jobs, backend), = asked
+    assert n_jobs == min(2, os.cpu_count() or 1)
+    assert backend == ("loky" if n_jobs > 1 else "threading")
+
+
+# ----------------------------------------------------------------------------- 1. long inputs
+@pytest.mark.parametrize("prog", ["vawgan-convert", "analysis-synthesis"])
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc/<pid>/stat")
+def test_ctrl_c_acts_soon_on_a_long_input(prog, tmp_path):
+    """Ctrl-C on a 90 s input: exit 130 with one line, and little work after the signal.
+
+    Measured as the child's CPU time after the signal, which does not depend on how
+    loaded the machine is: at most the rest of one ~10 s piece (~1.5 s of Harvest). A
+    whole-signal Harvest cannot be interrupted until it returns (of 45 s: 19 s wall).
+    """
+    import resource
+    import signal
+    import time
+
+    x, fs = sf.read(pysptk.util.example_audio_file())
+    one = np.concatenate([x, np.zeros(int(0.4 * fs))])
+    src = tmp_path / "long.wav"
+    sf.write(src, np.tile(one, int(np.ceil(90 * fs / len(one))))[: 90 * fs], fs)
+    main_fn = "convert_main(sys.argv[1:])" if prog == "vawgan-convert" else \
+        "main(['analysis-synthesis'] + sys.argv[1:])"
+    code = ("import sys; from vawgan.cli import convert_main, main\n"
+            f"print('ready', flush=True); sys.exit({main_fn})\n")
+    argv = [str(src), str(tmp_path / "out.wav")]
+    argv += ["--metrics-on", "none"] if prog == "vawgan-convert" else ["--no-metrics"]
+
+    def cpu_children():
+        r = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return r.ru_utime + r.ru_stime
+
+    before_all = cpu_children()
+    p = subprocess.Popen([sys.executable, "-c", code, *argv], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "ready"
+        time.sleep(3.0)  # inside the analysis
+        with open(f"/proc/{p.pid}/stat") as f:  # utime, stime: fields 14, 15
+            ticks = f.read().rsplit(")", 1)[1].split()[11:13]
+        cpu_at_signal = sum(int(t) for t in ticks) / os.sysconf("SC_CLK_TCK")
+        assert p.poll() is None
+        t = time.monotonic()
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=300)
+        waited = time.monotonic() - t
+    finally:
+        if p.poll() is None:
+            p.kill()
+    cpu_after = cpu_children() - before_all - cpu_at_signal
+    assert p.returncode == 130, err[-2000:]
+    name = "vawgan-convert" if prog == "vawgan-convert" else "vawgan analysis-synthesis"
+    lines = [ln for ln in err.splitlines() if "interrupted" in ln or "Traceback" in ln]
+    assert lines == [f"{name}: interrupted"]
+    assert cpu_after < 3.0, f"{cpu_after:.1f} s of CPU ({waited:.1f} s) after Ctrl-C"
+    assert not (tmp_path / "out.wav").exists() and _leftovers(tmp_path) == []
 
 
 # ----------------------------------------------------------------------------- 6. exit codes

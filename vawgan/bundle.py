@@ -145,6 +145,12 @@ class Bundle:
         dims = {st.dim for st in self.stats.values()}
         if len(dims) != 1:
             raise BundleError(f"{path}: bundle statistics have inconsistent shapes")
+        bins = self.config.stats.ms_fft // 2 + 1  # the MS postfilter and metrics need them equal
+        for s, st in self.stats.items():
+            if st.ms.shape[0] != bins:
+                raise BundleError(f"{path}: bundle statistics are invalid (speaker {s}: ms has "
+                                  f"{st.ms.shape[0]} bins, stats.ms_fft "
+                                  f"{self.config.stats.ms_fft} needs {bins})")
         self.state_dict = {n[len("state_dict/"):]: a for n, a in arrays.items()
                            if n.startswith("state_dict/")}
         self._model = None

@@ -148,9 +148,15 @@ def save_bundle(path: PathLike, *, model: Any, config: Any, speakers: List[str],
     if model.n_speakers != len(speakers):
         raise ValueError(f"save_bundle: the model has {model.n_speakers} speakers, "
                          f"{len(speakers)} names given")
+    cfg = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+    bins = int(cfg.get("stats", {}).get("ms_fft", 256)) // 2 + 1
     for s in speakers:
         if s not in stats:
             raise ValueError(f"save_bundle: no statistics for speaker {s}")
+        ms = stats[s].ms if hasattr(stats[s], "ms") else stats[s].get("ms")
+        if ms is not None and len(ms) != bins:  # load_bundle would refuse it
+            raise ValueError(f"save_bundle: speaker {s}'s ms has {len(ms)} bins, "
+                             f"stats.ms_fft needs {bins}")
     arrays: Dict[str, np.ndarray] = {f"state_dict/{k}": _to_numpy(v)
                                      for k, v in model.state_dict().items()}
     stats_meta: Dict[str, Dict[str, Any]] = {}
@@ -163,7 +169,6 @@ def save_bundle(path: PathLike, *, model: Any, config: Any, speakers: List[str],
                 arrays[f"stats/{i}/{k}"] = np.asarray(_to_numpy(v), dtype=np.float64)
             else:
                 stats_meta[s][k] = v.item() if isinstance(v, np.generic) else v
-    cfg = config.to_dict() if hasattr(config, "to_dict") else dict(config)
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "kind": kind,
             "vawgan_version": __version__, "config": cfg, "speakers": speakers,
             "stats": stats_meta, "train_info": dict(train_info or {}),

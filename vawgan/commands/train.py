@@ -7,7 +7,7 @@ import dataclasses
 from pathlib import Path
 
 from ..config import load_config
-from ..errors import CheckpointError
+from ..errors import CheckpointError, StatsError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..data import load_training_data
+    from ..stats import load_stats_document
     from ..train import CKPT_NAME, Trainer, resolve_device, set_threads
 
     cfg = load_config(args.config)
@@ -46,6 +47,10 @@ def run(args: argparse.Namespace) -> int:
                               "or choose another --outdir")
     if args.resume and not ckpt.exists():
         raise CheckpointError(f"{ckpt}: no checkpoint to resume from")
+    stats_fft = load_stats_document(args.stats)["ms_fft"]
+    if stats_fft != cfg.stats.ms_fft:  # else the bundle at the end would not load
+        raise StatsError(f"{args.stats}: computed with ms_fft {stats_fft}, the config has "
+                         f"stats.ms_fft {cfg.stats.ms_fft}; rerun vawgan stats with this config")
     device = resolve_device(cfg.train.device)
     threads = set_threads(cfg.train.threads)
     progress = not args.no_progress
