@@ -124,6 +124,11 @@ def test_enroll_resumes_exactly(setup, tmp_path):
     for k in ("decoder.embed.weight", "critic.embed.weight"):
         np.testing.assert_allclose(c[k], d[k], rtol=0, atol=1e-6)
     assert not np.allclose(c["decoder.embed.weight"], a["decoder.embed.weight"])
+    # a rerun with other recordings does not take the finished row of the first set
+    with pytest.raises(VawganError, match=r"another set of recordings \(4 file\(s\), now 3\)"):
+        enroll(base, "NEW", _files(root)[:3], tmp_path / "e.pt", tmp_path / "wa", steps=200,
+               adv_steps=0, **{k: v for k, v in kw.items() if k != "steps"})
+    assert not (tmp_path / "e.pt").exists()
 
 
 def test_enroll_refuses_clearly(setup, tmp_path, capsys):

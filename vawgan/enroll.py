@@ -14,7 +14,8 @@ training; the Gaussian NLL summed over dims, averaged over frames):
 2. the speaker's statistics (mel-cepstrum mean / std, log-f0, GV, MS:
    :func:`vawgan.stats.compute_speaker_stats`) and an f0 search-range proposal;
 3. ``steps`` Adam steps on the new embedding row (a progress bar; a checkpoint in
-   ``workdir`` every 500 steps, so a killed run resumes exactly);
+   ``workdir`` every 500 steps, so a killed run resumes exactly; a checkpoint of
+   another set of recordings is refused, not resumed);
 4. ``adv_steps`` adversarial steps, as in training's phase 3 but on the two new rows
    only: ``train.n_critic`` WGAN-GP steps of the critic's new row (real: the speaker's
    frames; fake: the posterior mean of other frames of theirs decoded with the new
@@ -285,6 +286,10 @@ def enroll(bundle, name: str, files: Sequence[PathLike], out: PathLike, workdir:
         if st["name"] != name or st["n_speakers"] != model.n_speakers:
             raise VawganError(f"{ckpt}: a checkpoint of another enrollment; use another "
                               f"workdir or remove it")
+        if "utts" in st and list(st["utts"]) != utts:  # its row was learned from others
+            raise VawganError(f"{ckpt}: a checkpoint of another set of recordings "
+                              f"({len(st['utts'])} file(s), now {len(utts)}); remove it to "
+                              f"enroll {name} from these, or use another --workdir")
         with torch.no_grad():
             w[new] = st["row"]
             if "critic_row" in st:
@@ -336,7 +341,7 @@ def enroll(bundle, name: str, files: Sequence[PathLike], out: PathLike, workdir:
                 if not (torch.isfinite(w[new]).all() and torch.isfinite(wc[new]).all()):
                     raise VawganError(f"enroll {name}: the embedding diverged at step {step}; "
                                       f"lower --lr")
-                _save_ckpt(ckpt, {"name": name, "n_speakers": model.n_speakers,
+                _save_ckpt(ckpt, {"name": name, "n_speakers": model.n_speakers, "utts": utts,
                                   "row": w[new].detach().clone(),
                                   "critic_row": wc[new].detach().clone(),
                                   "opt": opt.state_dict(), "opt_c": opt_c.state_dict(),
