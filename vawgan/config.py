@@ -288,6 +288,13 @@ class TrainConfig:
     #: prediction (less speaker information in z); 0 = off. Default 3: on VCC2016 dev it
     #: lowered MCD by 0.13 dB (VAW-GAN) against 0 (docs/results.md, "Quality work")
     spk_adv_weight: float = 3.0
+    #: weight of the cycle-consistency term (CycleVAE, Tobing et al. 2019): each step,
+    #: ``batch_size // 4`` frames (or segments) are converted to random other speakers
+    #: with sampled z, the conversion is encoded again and decoded with the frame's own
+    #: speaker; its NLL of the original frame is added with this weight, so that the
+    #: encoder and the decoder are trained on converted speech too, not only on
+    #: reconstruction. 0 = off
+    cyc_weight: float = 0.0
 
     def __post_init__(self):
         for f in dataclasses.fields(self):
@@ -306,7 +313,7 @@ class TrainConfig:
         for name in ("lr_enc", "lr_dec", "lr_critic", "lr_gan_scale"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"train.{name}={getattr(self, name)}: must be > 0")
-        for name in ("kl_weight", "gp_lambda", "adv_weight", "spk_adv_weight"):
+        for name in ("kl_weight", "gp_lambda", "adv_weight", "spk_adv_weight", "cyc_weight"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"train.{name}={getattr(self, name)}: must be >= 0")
         if self.adv_balance not in ("fixed", "adaptive"):

@@ -369,6 +369,30 @@ class Sampler:
         x = self.data.frames[idx]
         return x, self.data.spk[idx], (x if self.context == 0 else self.windows(idx)), None
 
+    def cycle_batch(self, n: int):
+        """A batch for the cycle term: ``(x, spk, source windows, mask)``.
+
+        * frames (default): ``n`` random non-silent frames x (n, D), speaker ids (n,)
+          and the encoder inputs of the frame's own window t-k..t+k, (n, 2k+1, Din)
+          (Din = (2k+1) D; with context 0, (n, 1, D)): converting those 2k+1 frames
+          gives the window of converted frames that the cycle encodes again, as
+          conversion builds windows over converted neighbours; mask None;
+        * ``segments``: as :meth:`vae_batch` (the segment is its own context).
+        """
+        import torch
+
+        if self.segments:
+            x, spk, xin, keep = self.vae_batch(n)
+            return x, spk, xin, keep
+        idx = self._rows(n)
+        x = self.data.frames[idx]
+        if self.context == 0:
+            return x, self.data.spk[idx], x[:, None, :], None
+        k = self.context
+        r = idx[:, None] + torch.arange(-k, k + 1, device=idx.device)
+        r = torch.minimum(torch.maximum(r, self.first[idx][:, None]), self.last[idx][:, None])
+        return x, self.data.spk[idx], self.windows(r), None
+
     def _draw_units(self, n: int):
         import torch
 

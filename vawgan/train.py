@@ -49,7 +49,7 @@ CKPT_NAME = "checkpoint.pt"
 CKPT_FORMAT = "vawgan-checkpoint"
 CKPT_VERSION = 1
 _LOG_KEYS = ("rec", "kl", "wdist", "gp", "critic_loss", "adv", "adv_w", "mu_abs", "sigma",
-             "active", "dec_logvar", "spk_acc")
+             "active", "dec_logvar", "spk_acc", "cyc")
 
 
 
@@ -301,8 +301,8 @@ class Trainer:
                 if k not in ("step", "time") and v is not None:
                     self._tb.add_scalar(f"train/{k}", v, self.step)
         if bar is not None:
-            short = {k: rec[k] for k in ("rec", "kl", "wdist", "gp", "adv", "active") if k in rec
-                     and rec[k] is not None}
+            short = {k: rec[k] for k in ("rec", "kl", "cyc", "wdist", "gp", "adv", "active")
+                     if k in rec and rec[k] is not None}
             bar.set_postfix({k: f"{v:.3g}" for k, v in short.items()}, refresh=False)
         return rec
 
