@@ -21,6 +21,7 @@ from vawgan.cli import convert_main, main  # noqa: E402
 from vawgan.config import Config  # noqa: E402
 from vawgan.errors import VawganError  # noqa: E402
 from vawgan.features import analyze_file, synthesize  # noqa: E402
+from vawgan.postfilter import DEFAULT_PF_FIRST  # noqa: E402
 from vawgan.uttmetrics import utterance_metrics  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -163,8 +164,15 @@ def test_postfilter_moves_toward_target(bundle, audio, kind):
     before, after = utterance_metrics(plain, **kw), utterance_metrics(post, **kw)
     key = f"{kind}_distance"
     assert after[key] < 0.5 * before[key]
+    # by default c1..c4 are left as converted, c5..c39 filtered
+    k = DEFAULT_PF_FIRST - 1
+    np.testing.assert_array_equal(post.body[:, :k], plain.body[:, :k])
+    assert not np.allclose(post.body[mask][:, k:], plain.body[mask][:, k:])
+    every = convert.convert_features(bundle, feats, "TGT", postfilter=kind, pf_first=1)
     if kind == "gv":
-        np.testing.assert_allclose(global_variance(post.body[mask]), m.gv, rtol=1e-6)
+        np.testing.assert_allclose(global_variance(post.body[mask])[k:], m.gv[k:], rtol=1e-6)
+        np.testing.assert_allclose(global_variance(every.body[mask]), m.gv, rtol=1e-6)
+    assert not np.allclose(every.body[:, :k], plain.body[:, :k])
     half = convert.convert_features(bundle, feats, "TGT", postfilter=kind, pf_alpha=0.5)
     assert not np.allclose(half.body, post.body) and not np.allclose(half.body, plain.body)
 
@@ -234,6 +242,12 @@ def test_cli_prints_metrics_before_and_after_the_postfilter_with_their_dims(
                             "ms_distance": "c1..c39", "gv_distance_mcd": "c1..c24",
                             "gv_ratio_mcd": "c1..c24", "mcd": "c1..c24"}
     assert set(info["metrics_before_postfilter"]) <= set(info["dims"])
+    assert info["pf_first"] == DEFAULT_PF_FIRST
+    assert info["metrics_before_postfilter"]["gv_distance"] > info["metrics"]["gv_distance"]
+    # every order filtered: the GVD against the statistics the filter targets is 0
+    rc, stdout, err = _cli(capsys, audio / "src.wav", tmp_path / "o.wav", "--model", bundle_path,
+                           "--json", "--pf-first", "1")
+    info = json.loads(stdout)
     assert info["metrics_before_postfilter"]["gv_distance"] > 1e-3 > info["metrics"]["gv_distance"]
 
 
@@ -627,11 +641,19 @@ def test_batch_summary_says_what_the_gv_postfilter_started_from(bundle_path, aud
     lst = tmp_path / "in.list"
     lst.write_text(f"{audio / 'src.wav'}\n")
     assert main(["convert", "--model", str(bundle_path), "--target", "TGT", "--in", str(lst),
-                 "--out", str(tmp_path / "o"), "--postfilter", "gv"]) == 0
+                 "--out", str(tmp_path / "o"), "--postfilter", "gv", "--pf-first", "1"]) == 0
     out = capsys.readouterr().out
     assert "before the gv postfilter" in out and "by construction" not in out
     rec = json.loads((tmp_path / "o" / "convert.json").read_text())["converted"][0]
     assert rec["metrics"]["gv_distance"] < 1e-6 < rec["metrics_before_postfilter"]["gv_distance"]
+
+
+def test_pf_first_checked_before_work(bundle_path, audio, tmp_path, capsys):
+    for bad, msg in (("0", "must be >= 1"), ("40", "converts c1..c39")):
+        rc, stdout, err = _cli(capsys, audio / "src.wav", tmp_path / "o.wav", "--model",
+                               bundle_path, "--pf-first", bad)
+        assert rc == 1 and msg in err and len(err.strip().splitlines()) == 1, err
+        assert not (tmp_path / "o.wav").exists()
 
 
 @pytest.mark.parametrize("kind", ["gv", "ms"])

@@ -238,3 +238,34 @@ def test_postfilter_body_inplace_blocks_match_the_copy(monkeypatch):
         bad = x.copy()
         bad[5, 1] = np.nan
         postfilter_body(bad, "gv", gv, inplace=True)
+
+
+@pytest.mark.parametrize("kind", ["gv", "ms"])
+def test_postfilter_body_from_a_first_order(kind, monkeypatch):
+    """``first=K`` leaves c1..c(K-1) exactly as they were and filters cK..cD as the
+    postfilter of those dims alone would (copying and in-place paths alike)."""
+    import vawgan.postfilter as pf
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(600, 6)) * np.array([3.0, 2.0, 1.0, 0.5, 0.3, 0.2])
+    mask = rng.random(600) > 0.2
+    natural = (np.array([4.0, 1.0, 2.0, 0.5, 1.0, 0.1]) if kind == "gv"
+               else rng.normal(size=(129, 6)))
+    k = 3
+    got = postfilter_body(x, kind, natural, alpha=0.8, mask=mask, first=k)
+    np.testing.assert_array_equal(got[:, :k - 1], x[:, :k - 1])
+    want = postfilter_body(np.ascontiguousarray(x[:, k - 1:]), kind, natural[..., k - 1:],
+                           alpha=0.8, mask=mask)
+    np.testing.assert_allclose(got[:, k - 1:], want, rtol=1e-12, atol=1e-12)
+    assert not np.allclose(got[mask][:, k - 1:], x[mask][:, k - 1:])  # it did filter
+    # first=1 is the whole-body postfilter
+    np.testing.assert_array_equal(postfilter_body(x, kind, natural, 0.8, mask=mask, first=1),
+                                  postfilter_body(x, kind, natural, 0.8, mask=mask))
+    if kind == "gv":
+        monkeypatch.setattr(pf, "_BLOCK_ROWS", 53)
+        y = x.copy()
+        postfilter_body(y, "gv", natural, alpha=0.8, mask=mask, inplace=True, first=k)
+        np.testing.assert_allclose(y, got, rtol=1e-12, atol=1e-12)
+    for bad in (0, 7, 2.5, True):
+        with pytest.raises(ValueError, match="first order"):
+            postfilter_body(x, kind, natural, first=bad)

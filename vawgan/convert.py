@@ -74,7 +74,7 @@ from .config import FeatureConfig
 from .errors import BundleError
 from .features import Features, analyze_file, read_input
 from .io import PathLike
-from .postfilter import POSTFILTERS, convert_f0, postfilter_body
+from .postfilter import DEFAULT_PF_FIRST, POSTFILTERS, check_pf_first, convert_f0, postfilter_body
 from .uttmetrics import utterance_metrics
 
 #: where the lead installs the default model (see vawgan/pretrained/README.md)
@@ -186,7 +186,7 @@ def _convert_lf0(f0: np.ndarray, src: SourceStats, tgt) -> np.ndarray:
 
 def apply_postfilter(body: np.ndarray, target_stats, kind: str, alpha: float = 1.0,
                      ms_fft: int = 256, mask: Optional[np.ndarray] = None,
-                     inplace: bool = False) -> np.ndarray:
+                     inplace: bool = False, first: int = 1) -> np.ndarray:
     """GV or MS postfilter of a converted body toward the target's natural statistics.
 
     Parameters
@@ -204,6 +204,9 @@ def apply_postfilter(body: np.ndarray, target_stats, kind: str, alpha: float = 1
         were computed); the others are returned unchanged. Default: all frames.
     inplace : bool
         Filter ``body`` itself (see :func:`vawgan.postfilter.postfilter_body`).
+    first : int
+        First cepstral order filtered (1 = all; conversion's default is
+        :data:`vawgan.postfilter.DEFAULT_PF_FIRST`).
 
     Returns
     -------
@@ -214,7 +217,7 @@ def apply_postfilter(body: np.ndarray, target_stats, kind: str, alpha: float = 1
     vawgan.postfilter.postfilter_body : the computation, on the statistic itself.
     """
     natural = getattr(target_stats, kind) if kind in POSTFILTERS[1:] else None
-    return postfilter_body(body, kind, natural, alpha, ms_fft, mask, inplace)
+    return postfilter_body(body, kind, natural, alpha, ms_fft, mask, inplace, first)
 
 
 # ----------------------------------------------------------------------------- API
@@ -238,21 +241,28 @@ class Converter:
     postfilter : {"none", "gv", "ms"}
     pf_alpha : float
         Postfilter strength in [0, 1].
+    pf_first : int
+        First cepstral order the postfilter changes (default
+        :data:`~vawgan.postfilter.DEFAULT_PF_FIRST`: c5..c39; 1 = every order).
 
     Raises
     ------
     BundleError
         ``target`` or ``source`` is not a speaker of the bundle.
+    ValueError
+        ``pf_first`` is not in 1..D.
     """
 
     def __init__(self, bundle, target: Optional[str] = None, source: Optional[str] = None,
-                 postfilter: str = "none", pf_alpha: float = 1.0):
+                 postfilter: str = "none", pf_alpha: float = 1.0,
+                 pf_first: int = DEFAULT_PF_FIRST):
         self.bundle = bundle
         self.target = resolve_target(bundle, target)
         self.source = source
         self.source_stats = speaker_source_stats(bundle, source) if source else None
         self.postfilter = postfilter
         self.pf_alpha = pf_alpha
+        self.pf_first = check_pf_first(pf_first, bundle.n_dims)
 
     def convert_features(self, feats: Features,
                          source_stats: Optional[SourceStats] = None) -> Features:
@@ -295,7 +305,7 @@ class Converter:
         filtered = apply_postfilter(body, tgt, self.postfilter, self.pf_alpha,
                                     bundle.config.stats.ms_fft, mask=feats.nonsilent(silence_db),
                                     inplace=not keep_raw and body.flags.c_contiguous
-                                    and body.flags.writeable)
+                                    and body.flags.writeable, first=self.pf_first)
         f0 = _convert_lf0(feats.f0, src, tgt)
         # within the analysis range (a target's statistics could ask for any pitch)
         cfg = bundle.config.feature
@@ -349,7 +359,8 @@ class Converter:
                 before = utterance_metrics(raw, ref=ref, **kw)
         return {"input": str(in_path), "output": str(out_path), "kind": bundle.kind,
                 "source": self.source or "input", "target": self.target,
-                "postfilter": self.postfilter, "pf_alpha": self.pf_alpha, "fs": fs_out,
+                "postfilter": self.postfilter, "pf_alpha": self.pf_alpha,
+                "pf_first": self.pf_first, "fs": fs_out,
                 "duration_s": round(duration, 4), "n_frames": n_frames,
                 "metrics_on": metrics_on, "metrics": metrics,
                 "metrics_before_postfilter": before}
@@ -357,7 +368,7 @@ class Converter:
 
 def convert_features(bundle, feats: Features, target: Optional[str] = None,
                      source_stats: Optional[SourceStats] = None, postfilter: str = "none",
-                     pf_alpha: float = 1.0) -> Features:
+                     pf_alpha: float = 1.0, pf_first: int = DEFAULT_PF_FIRST) -> Features:
     """Convert analyzed features to the target speaker.
 
     Parameters
@@ -371,14 +382,15 @@ def convert_features(bundle, feats: Features, target: Optional[str] = None,
     source_stats : SourceStats, optional
         Default: estimated from ``feats`` (:func:`estimate_source_stats`).
     postfilter : {"none", "gv", "ms"}
-    pf_alpha : float
+    pf_alpha, pf_first
+        As in :class:`Converter`.
 
     Returns
     -------
     Features
         Same frames: converted ``mcep`` (c0 kept), converted ``f0``, source aperiodicity.
     """
-    return Converter(bundle, target, None, postfilter, pf_alpha).convert_features(
+    return Converter(bundle, target, None, postfilter, pf_alpha, pf_first).convert_features(
         feats, source_stats)
 
 
@@ -400,7 +412,7 @@ def _write(conv: Features, out_path: Path, fs_out: int) -> float:
 
 def convert_file(bundle, in_path: PathLike, out_path: PathLike, target: Optional[str] = None,
                  source: Optional[str] = None, postfilter: str = "none", pf_alpha: float = 1.0,
-                 sr: Optional[int] = None, reference: Optional[PathLike] = None,
+                 pf_first: int = DEFAULT_PF_FIRST, sr: Optional[int] = None, reference: Optional[PathLike] = None,
                  metrics_on: str = "features", feats: Optional[Features] = None,
                  fs_orig: Optional[int] = None) -> Dict[str, Any]:
     """Convert one audio file and write the result atomically.
@@ -418,7 +430,8 @@ def convert_file(bundle, in_path: PathLike, out_path: PathLike, target: Optional
         Speakers of the bundle; ``source=None`` estimates the source statistics from
         the input.
     postfilter : {"none", "gv", "ms"}
-    pf_alpha : float
+    pf_alpha, pf_first
+        As in :class:`Converter`.
     sr : int, optional
         Output rate; default the input file's rate.
     reference : path, optional
@@ -437,7 +450,7 @@ def convert_file(bundle, in_path: PathLike, out_path: PathLike, target: Optional
     """
     in_path, out_path = Path(in_path), Path(out_path)
     check_output_path(in_path, out_path)  # before resolving anything, as vawgan-convert
-    return Converter(bundle, target, source, postfilter, pf_alpha).convert_file(
+    return Converter(bundle, target, source, postfilter, pf_alpha, pf_first).convert_file(
         in_path, out_path, sr, reference, metrics_on, feats, fs_orig, check_output=False)
 
 
@@ -447,7 +460,8 @@ _BUNDLES: Dict[Path, Any] = {}
 
 def convert_audio(in_path: PathLike, out_path: PathLike, target: Optional[str] = None,
                   model: Optional[PathLike] = None, source: Optional[str] = None,
-                  postfilter: str = "gv", pf_alpha: float = 1.0, sr: Optional[int] = None,
+                  postfilter: str = "gv", pf_alpha: float = 1.0,
+                  pf_first: int = DEFAULT_PF_FIRST, sr: Optional[int] = None,
                   reference: Optional[PathLike] = None,
                   metrics_on: str = "features") -> Dict[str, Any]:
     """Convert one file in one call, as ``vawgan-convert`` does (same defaults).
@@ -464,7 +478,7 @@ def convert_audio(in_path: PathLike, out_path: PathLike, target: Optional[str] =
     source : str, optional
         Training speaker whose statistics normalize the input (default: the input's own).
     postfilter : {"none", "gv", "ms"}
-    pf_alpha, sr, reference, metrics_on
+    pf_alpha, pf_first, sr, reference, metrics_on
         As in :func:`convert_file`.
 
     Returns
@@ -483,4 +497,5 @@ def convert_audio(in_path: PathLike, out_path: PathLike, target: Optional[str] =
     if path not in _BUNDLES:
         _BUNDLES[path] = load_bundle(path)
     return convert_file(_BUNDLES[path], in_path, out_path, target, source, postfilter,
-                        pf_alpha, sr, reference, metrics_on)
+                        pf_alpha, pf_first=pf_first, sr=sr, reference=reference,
+                        metrics_on=metrics_on)

@@ -89,7 +89,8 @@ class BatchResult:
                 line += (f"; before the {self.postfilter} postfilter {before:.4g} / "
                          f"{before_ms:.4g}")
                 if self.postfilter == "gv":
-                    line += " (GVD ~0 after a GV postfilter: it sets these very statistics)"
+                    line += (" (the orders a GV postfilter changes have GVD ~0 after it: it "
+                             "sets these very statistics)")
             lines.append(line)
         return "\n".join(lines)
 
@@ -102,9 +103,9 @@ def _worker_converter(key: tuple) -> Converter:
     if key not in _WORKER_CONVERTERS:
         from .bundle import load_bundle
 
-        model, target, source, postfilter, pf_alpha = key
+        model, target, source, postfilter, pf_alpha, pf_first = key
         _WORKER_CONVERTERS[key] = Converter(load_bundle(Path(model)), target, source,
-                                            postfilter, pf_alpha)
+                                            postfilter, pf_alpha, pf_first)
     return _WORKER_CONVERTERS[key]
 
 
@@ -229,7 +230,7 @@ def convert_batches(converters: Sequence[Converter],
         processes = jobs != 1
     handles: List[Any] = list(converters)
     if processes:
-        handles = [(str(model), c.target, c.source, c.postfilter, c.pf_alpha)
+        handles = [(str(model), c.target, c.source, c.postfilter, c.pf_alpha, c.pf_first)
                    for c in converters]
     t0 = time.perf_counter()
     results: List[List[dict]] = [[] for _ in range(n)]

@@ -36,6 +36,12 @@ from .metrics import _check_n_fft, modulation_spectrum
 
 #: postfilter kinds of :func:`postfilter_body` (and ``--postfilter``)
 POSTFILTERS = ("none", "gv", "ms")
+#: the first cepstral order a conversion's postfilter changes (c5..c39): on VCC2016 dev
+#: the lowest orders keep their natural variance through the model (log10 GV ratio
+#: -0.13..+0.03 for c1..c4) but vary most from sentence to sentence, so imposing the
+#: speaker's mean utterance variance on them cost 0.2 dB MCD for a GV distance 0.006
+#: lower (docs/results.md, "Quality work")
+DEFAULT_PF_FIRST = 5
 #: variances below this are treated as zero (a constant dimension is left as is)
 _VAR_FLOOR = 1e-12
 
@@ -125,27 +131,28 @@ def _gv_scale(var: np.ndarray, gv: np.ndarray, alpha: float) -> np.ndarray:
 _BLOCK_ROWS = 1 << 16
 
 
-def _gv_rows_inplace(out: np.ndarray, idx: np.ndarray, gv: np.ndarray, alpha: float) -> None:
-    """:func:`gv_postfilter` of the rows ``idx`` of ``out``, written into them, block by
-    block (two passes over blocks for the mean and the variance: an hour of frames
-    needs no whole-utterance temporary)."""
+def _gv_rows_inplace(out: np.ndarray, idx: np.ndarray, gv: np.ndarray, alpha: float,
+                     k: int = 0) -> None:
+    """:func:`gv_postfilter` of the rows ``idx`` and columns ``k:`` of ``out`` (``gv``
+    of those columns), written into them, block by block (two passes over blocks for
+    the mean and the variance: an hour of frames needs no whole-utterance temporary)."""
     fn = "gv_postfilter"
-    gv = _check_gv(gv, out.shape[1], fn)
+    gv = _check_gv(gv, out.shape[1] - k, fn)
     blocks = [idx[i: i + _BLOCK_ROWS] for i in range(0, len(idx), _BLOCK_ROWS)]
-    total = np.zeros(out.shape[1])
+    total = np.zeros(out.shape[1] - k)
     for b in blocks:
-        x = out[b]
+        x = out[b, k:]
         if not np.all(np.isfinite(x)):
             raise ValueError(f"{fn}: mcep_body contains NaN or infinite values")
         total += x.sum(axis=0)
     mu = total / len(idx)
-    sq = np.zeros(out.shape[1])
+    sq = np.zeros(out.shape[1] - k)
     for b in blocks:
-        d = out[b] - mu
+        d = out[b, k:] - mu
         sq += np.einsum("ij,ij->j", d, d)
     scale = _gv_scale(sq / len(idx), gv, alpha)
     for b in blocks:
-        out[b] = mu + scale * (out[b] - mu)
+        out[b, k:] = mu + scale * (out[b, k:] - mu)
 
 
 def auto_smooth_bins(n_frames: int, n_fft: int = 256, min_estimates: int = 4) -> int:
@@ -310,8 +317,10 @@ def ms_postfilter(mcep_body: np.ndarray, target_ms: np.ndarray, alpha: float = 1
 
 def postfilter_body(body: np.ndarray, kind: str, natural: Optional[np.ndarray] = None,
                     alpha: float = 1.0, ms_fft: int = 256,
-                    mask: Optional[np.ndarray] = None, inplace: bool = False) -> np.ndarray:
-    """GV or MS postfilter of the frames of ``mask``, the others returned unchanged.
+                    mask: Optional[np.ndarray] = None, inplace: bool = False,
+                    first: int = 1) -> np.ndarray:
+    """GV or MS postfilter of the frames of ``mask`` and the dims ``c{first}..cD``, the
+    others returned unchanged.
 
     Parameters
     ----------
@@ -333,6 +342,10 @@ def postfilter_body(body: np.ndarray, kind: str, natural: Optional[np.ndarray] =
         Filter ``body`` itself (a C-contiguous float64 array the caller owns) and
         return it: no copy of a long utterance. The GV postfilter then runs block by
         block, its temporaries bounded whatever the length.
+    first : int
+        The first cepstral order filtered, 1..D (1: every dim; conversion uses
+        :data:`DEFAULT_PF_FIRST`); the orders below keep their values. ``natural``
+        still covers all D dims.
 
     Returns
     -------
@@ -344,6 +357,7 @@ def postfilter_body(body: np.ndarray, kind: str, natural: Optional[np.ndarray] =
         raise ValueError(f"postfilter must be one of {POSTFILTERS}, got {kind!r}")
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"postfilter alpha must be in [0, 1], got {alpha}")
+    check_pf_first(first, body.shape[-1])
     if kind == "none" or alpha == 0.0:
         return body
     if natural is None:
@@ -355,16 +369,27 @@ def postfilter_body(body: np.ndarray, kind: str, natural: Optional[np.ndarray] =
         raise ValueError("postfilter_body: inplace needs a writeable C-contiguous float64 "
                          "array")
     out = body if inplace else np.array(body, dtype=np.float64, copy=True)
+    k = first - 1
     if kind == "gv" and inplace:
         if out.ndim != 2 or len(out) < 2:
             raise ValueError(f"gv_postfilter: mcep_body must be (T, D) with T >= 2, got "
                              f"shape {out.shape}")
-        _gv_rows_inplace(out, np.flatnonzero(rows), natural, float(alpha))
+        _gv_rows_inplace(out, np.flatnonzero(rows), natural[k:], float(alpha), k)
     elif kind == "gv":
-        out[rows] = gv_postfilter(body[rows], natural, alpha)
+        out[rows, k:] = gv_postfilter(body[rows, k:], natural[k:], alpha)
     else:
-        out[rows] = ms_postfilter(body[rows], natural, alpha, ms_fft)
+        out[rows, k:] = ms_postfilter(body[rows, k:], natural[..., k:], alpha, ms_fft)
     return out
+
+
+def check_pf_first(first: int, n_dims: int) -> int:
+    """``first`` (the first cepstral order a postfilter changes) as an int in 1..n_dims;
+    ValueError otherwise."""
+    if isinstance(first, bool) or not isinstance(first, (int, np.integer)) \
+            or not 1 <= first <= n_dims:
+        raise ValueError(f"postfilter first order must be an integer in 1..{n_dims}, "
+                         f"got {first!r}")
+    return int(first)
 
 
 # --------------------------------------------------------------------------- f0

@@ -93,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
                 if m:
                     print(f"  {label}: {format_metrics(m)}")
             if args.postfilter == "gv" and args.metrics_on == "features" and args.pf_alpha == 1:
-                print("  (the GV postfilter sets the GV to these very statistics: GVD 0 "
-                      "after it by construction; --metrics-on output measures the audio)")
+                print(f"  (the GV postfilter sets the GV of c{args.pf_first}..c{info['n_dims']} "
+                      "to these very statistics: their GVD is 0 after it by construction; "
+                      "--metrics-on output measures the audio)")
     return 0

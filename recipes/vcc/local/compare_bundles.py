@@ -32,8 +32,9 @@ def main(argv=None) -> int:
     ap.add_argument("--bundle", action="append", required=True, metavar="NAME=PATH")
     ap.add_argument("--pairs", default=" ".join(HEADLINE))
     ap.add_argument("--postfilter", default="none",
-                    help="none, gv, ms or a comma list; KIND@ALPHA for a strength below 1 "
-                         "(e.g. none,gv,gv@0.5)")
+                    help="none, gv, ms or a comma list; KIND@ALPHA for a strength below 1, "
+                         "KIND:FIRST for the first cepstral order filtered (default "
+                         "vawgan.postfilter.DEFAULT_PF_FIRST; e.g. none,gv,gv:1,gv@0.5:3)")
     ap.add_argument("--gv-ratios", action="store_true",
                     help="also print log10(GV_conv / GV_target) per dim (mean over pairs)")
     ap.add_argument("--out", type=Path, default=None, help="also write the table here")
@@ -46,6 +47,7 @@ def main(argv=None) -> int:
     from vawgan.convert import convert_features, speaker_source_stats
     from vawgan.features import load_features
     from vawgan.io import atomic_write_text
+    from vawgan.postfilter import DEFAULT_PF_FIRST
     from vawgan.stats import set_gv_ms, stat_frames
     from vawgan.uttmetrics import utterance_metrics
 
@@ -68,14 +70,17 @@ def main(argv=None) -> int:
         silence_db = bundle.config.feature.silence_db
         ms_fft = bundle.config.stats.ms_fft
         for spec_pf in args.postfilter.split(","):
-            pf, _, alpha = spec_pf.partition("@")
+            spec, _, first = spec_pf.partition(":")
+            pf, _, alpha = spec.partition("@")
             alpha = float(alpha) if alpha else 1.0
+            first = int(first) if first else DEFAULT_PF_FIRST
             acc = {k: [] for k in ("mcd", "f0_rmse", "gvd", "gvd24", "msd")}
             ratios = []
             for src, tgt in pairs:
                 utts = [u for u in dev.get(src, []) if u in dev.get(tgt, [])]
                 sst = speaker_source_stats(bundle, src)
-                conv = [convert_features(bundle, get(src, u), tgt, sst, pf, alpha) for u in utts]
+                conv = [convert_features(bundle, get(src, u), tgt, sst, pf, alpha, first)
+                        for u in utts]
                 refs = [get(tgt, u) for u in utts]
                 cmp = [utterance_metrics(c, silence_db=silence_db, ref=r)
                        for c, r in zip(conv, refs)]
