@@ -124,6 +124,9 @@ MODEL_VARIANTS = [
     {"decoder_variance": "learned", "context": 1},
     {"decoder_variance": "frame", "context": 3, "critic_arch": "conv", "critic_layers": 2},
     {"decoder_variance": "unit", "context": 2, "z_dim": 7, "spk_dim": 5},
+    # the per-speaker bias of the decoder's first layer (vawgan enroll --adapt bias)
+    {"decoder_variance": "learned", "context": 2, "spk_bias": True},
+    {"arch": "conv", "context": 1, "segment": 8, "spk_bias": True},
 ]
 
 
@@ -407,3 +410,37 @@ def test_background_session(saved, tmp_path):
     with pytest.raises(BundleError, match="corrupt model graph") as e:
         b.run_graph(x, 0)
     assert str(bad) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_bundle_written_before_spk_bias_loads(tmp_path):
+    """A bundle whose config has no model.spk_bias (all written before it existed, the
+    shipped model among them) loads as spk_bias false: same weights, same graph."""
+    from vawgan.convert import DEFAULT_MODEL
+
+    if DEFAULT_MODEL.exists():
+        b = load_bundle(DEFAULT_MODEL)
+        assert "spk_bias" not in json.loads(_members(DEFAULT_MODEL)[META])["config"]["model"]
+        assert b.config.model.spk_bias is False and "decoder.spk_bias.weight" not in b.state_dict
+        assert b.model.decoder.spk_bias is None
+    cfg = Config.from_dict({"model": {"hidden": 12, "z_dim": 4, "critic_hidden": 8}})
+    torch.manual_seed(0)
+    path = tmp_path / "old.pt"
+    save_bundle(path, model=build_model(cfg.model, len(SPEAKERS)), config=cfg,
+                speakers=SPEAKERS, stats=_stats(), kind="vawgan")
+    m = _members(path)  # rewrite it as an old writer did: no spk_bias key
+    meta = json.loads(m[META])
+    del meta["config"]["model"]["spk_bias"]
+    m[META] = json.dumps(meta).encode()
+    del m[DIGEST]
+    old = tmp_path / "old2.pt"
+    with zipfile.ZipFile(old, "w") as z:
+        for n, data in m.items():
+            z.writestr(n, data)
+        z.writestr(DIGEST, members_sha256(list(m.items())) + "\n")
+    a, b = load_bundle(path), load_bundle(old)
+    assert b.config.model.spk_bias is False
+    x = np.random.default_rng(0).normal(size=(9, 39)).astype(np.float32)
+    assert np.array_equal(a.run_graph(x, 1), b.run_graph(x, 1))
+    with torch.no_grad():
+        np.testing.assert_allclose(b.model.convert(torch.from_numpy(x), torch.tensor(1)).numpy(),
+                                   b.run_graph(x, 1), atol=1e-5)

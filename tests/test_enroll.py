@@ -237,3 +237,69 @@ def test_enroll_from_a_list_of_files_at_any_rate(setup, tmp_path, capsys):
     assert new.stats["ANNA"].lf0_mean == pytest.approx(
         load_bundle(ref["out"]).stats["REF"].lf0_mean, abs=0.02)
 
+
+
+def test_enroll_adapt_bias_keeps_the_base_speakers_bit_identical(setup, tmp_path):
+    """--adapt bias: the bundle gets model.spk_bias, the new speaker a learned bias row
+    (in both phases), the base speakers zero rows: their conversions through the ONNX
+    graph equal the base bundle's bit for bit. --adapt row writes the old layout."""
+    root, base_path = setup
+    base = load_bundle(base_path)
+    kw = dict(lr=0.05, min_speech=2.0, progress=False)
+    info = enroll(base, "NEW", _files(root), tmp_path / "b.pt", tmp_path / "wb", steps=30,
+                  adv_steps=10, adapt="bias", **kw)
+    assert info["adapt"] == "bias"
+    new = load_bundle(tmp_path / "b.pt")
+    assert new.config.model.spk_bias is True and new.train_info["enrolled"][0]["adapt"] == "bias"
+    bias = new.state_dict["decoder.spk_bias.weight"]
+    assert bias.shape == (3, 16) and np.all(bias[:2] == 0) and np.any(bias[2] != 0)
+    for k, v in base.state_dict.items():  # base rows and every other weight untouched
+        got = new.state_dict[k][:2] if k.endswith("embed.weight") else new.state_dict[k]
+        assert np.array_equal(got, v), k
+    f, _ = analyze_file(root / "base" / "b0.wav")
+    st = base.stats["SRC"]
+    for t in ("SRC", "TGT"):
+        a = base.convert_body(f.body, st.mcep_mean, st.mcep_std, t)
+        b = new.convert_body(f.body, st.mcep_mean, st.mcep_std, t)
+        assert np.array_equal(a, b), t  # bit-identical, not only close
+    # the bias row moved in the adversarial phase too (same recordings, same seed)
+    enroll(base, "NEW", _files(root), tmp_path / "r.pt", tmp_path / "wr", steps=30,
+           adv_steps=0, adapt="bias", **kw)
+    assert not np.array_equal(load_bundle(tmp_path / "r.pt").state_dict[
+        "decoder.spk_bias.weight"][2], bias[2])
+    # the old row-only enrollment: no bias table, the config unchanged
+    enroll(base, "NEW", _files(root), tmp_path / "o.pt", tmp_path / "wo", steps=5,
+           adv_steps=0, adapt="row", **kw)
+    old = load_bundle(tmp_path / "o.pt")
+    assert old.config.model.spk_bias is False and "decoder.spk_bias.weight" not in old.state_dict
+    # enrolling into a bundle that has the bias keeps the enrolled speaker's row; with
+    # --replace the replaced speaker's bias row is learned again from zero
+    enroll(new, "TWO", _files(root), tmp_path / "t.pt", tmp_path / "wt", steps=5,
+           adv_steps=0, adapt="row", **kw)
+    two = load_bundle(tmp_path / "t.pt").state_dict["decoder.spk_bias.weight"]
+    assert np.array_equal(two[:3], bias) and np.all(two[3] == 0)
+    with pytest.raises(VawganError, match="adapt='all'"):
+        enroll(base, "NEW", _files(root), tmp_path / "x.pt", tmp_path / "wx", adapt="all",
+               **kw)
+    with pytest.raises(VawganError, match="learning rates"):
+        enroll(base, "NEW", _files(root), tmp_path / "x.pt", tmp_path / "wx", bias_lr=0,
+               **kw)
+
+
+def test_enroll_adapt_bias_resumes_exactly(setup, tmp_path):
+    """A run killed in either phase resumes the embedding row, the bias row and the
+    critic row exactly; a checkpoint of the other --adapt is refused."""
+    root, base_path = setup
+    base = load_bundle(base_path)
+    kw = dict(lr=0.05, min_speech=2.0, progress=False, adapt="bias", steps=100)
+    enroll(base, "NEW", _files(root), tmp_path / "a.pt", tmp_path / "wa", adv_steps=40, **kw)
+    enroll(base, "NEW", _files(root), tmp_path / "b.pt", tmp_path / "wb", adv_steps=0,
+           **{**kw, "steps": 100})
+    enroll(base, "NEW", _files(root), tmp_path / "b.pt", tmp_path / "wb", adv_steps=40, **kw)
+    a = load_bundle(tmp_path / "a.pt").state_dict
+    b = load_bundle(tmp_path / "b.pt").state_dict
+    for k in ("decoder.embed.weight", "decoder.spk_bias.weight", "critic.embed.weight"):
+        np.testing.assert_allclose(a[k], b[k], rtol=0, atol=1e-6)
+    with pytest.raises(VawganError, match="another enrollment.*adapt bias"):
+        enroll(base, "NEW", _files(root), tmp_path / "c.pt", tmp_path / "wa", adv_steps=40,
+               **{**kw, "adapt": "row"})

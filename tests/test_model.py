@@ -138,3 +138,54 @@ def test_context_encoder_input_size():
     with pytest.raises(ConfigError, match="context"):
         cfg(context=-1)
     assert ModelConfig().context == 2  # the default chosen on VCC2016 dev
+
+
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+def test_speaker_bias_is_optional_and_exact_at_zero(arch):
+    """model.spk_bias (off by default: no parameter, the state dict unchanged): the same
+    seed gives the same other weights; zero rows decode bit-identically to the model
+    without it; a non-zero row moves only its own speaker, by the first layer's
+    pre-activation."""
+    kw = {"arch": arch, "context": 1}
+    assert ModelConfig().spk_bias is False
+    torch.manual_seed(0)
+    plain = build_model(cfg(**kw), 3).eval()
+    torch.manual_seed(0)
+    biased = build_model(cfg(spk_bias=True, **kw), 3).eval()
+    sd0, sd1 = plain.state_dict(), biased.state_dict()
+    assert "decoder.spk_bias.weight" not in sd0 and plain.decoder.spk_bias is None
+    assert set(sd1) - set(sd0) == {"decoder.spk_bias.weight"}
+    assert sd1["decoder.spk_bias.weight"].shape == (3, 16)
+    assert torch.all(sd1["decoder.spk_bias.weight"] == 0)
+    for k, v in sd0.items():  # no random numbers drawn for the bias
+        assert torch.equal(sd1[k], v), k
+    x = torch.randn(20, 39)
+    for t in range(3):
+        assert torch.equal(plain.convert(x, torch.tensor(t)), biased.convert(x, torch.tensor(t)))
+    with torch.no_grad():
+        biased.decoder.spk_bias.weight[2] = torch.randn(16)
+    for t in range(2):
+        assert torch.equal(plain.convert(x, torch.tensor(t)), biased.convert(x, torch.tensor(t)))
+    assert not torch.allclose(plain.convert(x, torch.tensor(2)), biased.convert(x, torch.tensor(2)))
+    if arch == "mlp":  # the bias is the first layer's: the embedding's term moved into
+        with torch.no_grad():  # it decodes the same
+            ref = biased.convert(x, torch.tensor(2))
+            cols = biased.decoder.net[0].weight[:, 5:8]  # input [z (5), e (3)]
+            biased.decoder.spk_bias.weight[2] += cols @ biased.decoder.embed.weight[2]
+            biased.decoder.embed.weight[2] = 0
+        torch.testing.assert_close(biased.convert(x, torch.tensor(2)), ref)
+    # training-time shapes: frame ids (N,), conv sequences (N, L) with one id each;
+    # the gradient reaches the rows of the speakers in the batch only
+    z = torch.randn(4, 6, 5) if arch == "conv" else torch.randn(4, 5)
+    mean, _ = biased.decoder(z, torch.tensor([0, 0, 2, 2]))
+    assert mean.shape == (*z.shape[:-1], 39)
+    mean.square().sum().backward()
+    g = biased.decoder.spk_bias.weight.grad
+    assert g[0].abs().sum() > 0 and g[2].abs().sum() > 0 and torch.all(g[1] == 0)
+
+
+def test_speaker_bias_config_checks():
+    with pytest.raises(ConfigError, match="spk_bias"):
+        Config.from_dict({"model": {"spk_bias": 1}})
+    with pytest.raises(ConfigError, match="spk_bias"):
+        ModelConfig(spk_bias="yes")

@@ -184,6 +184,12 @@ class ModelConfig:
     decoder_variance: str = "learned"
     min_logvar: float = -7.0  #: lower bound of the decoder log-variance (avoids collapse)
     leaky_slope: float = 0.2  #: negative slope of the LeakyReLU activations
+    #: a learned per-speaker bias on the decoder's first hidden layer (``hidden`` values
+    #: per speaker, zeros at the start), added to what the speaker embedding gives: off
+    #: in training; ``vawgan enroll --adapt bias`` turns it on in the bundle it writes
+    #: (the base speakers' rows stay zero, so they convert exactly as before) and learns
+    #: the new speaker's row together with its embedding row
+    spk_bias: bool = False
 
     def __post_init__(self):
         if self.arch not in ("mlp", "conv"):
@@ -202,6 +208,8 @@ class ModelConfig:
         for name in ("conv_kernel", "gen_kernel"):
             if getattr(self, name) % 2 == 0:
                 raise ConfigError(f"model.{name}={getattr(self, name)}: must be odd")
+        if not isinstance(self.spk_bias, bool):
+            raise ConfigError(f"model.spk_bias={self.spk_bias!r}: use true or false")
         if not 0.0 <= self.leaky_slope < 1.0:
             raise ConfigError(f"model.leaky_slope={self.leaky_slope}: must be in [0, 1)")
 

@@ -2,10 +2,13 @@
 
 Non-parallel training makes a new target cheap: the encoder already maps any speech to
 a speaker-independent code z, and the decoder (the generator) is told the speaker by
-an embedding. Enrollment keeps the whole network frozen and learns one new row of the
-decoder's speaker embedding -- the new speaker's -- on the VAE reconstruction loss of
-their recordings (z from the frozen encoder, sampled from the posterior as in
-training; the Gaussian NLL summed over dims, averaged over frames):
+an embedding. Enrollment keeps the whole network frozen and learns the new speaker's
+rows only: one new row of the decoder's speaker embedding and, with ``adapt="bias"``
+(see :data:`DEFAULT_ADAPT`), one new row of a per-speaker bias of the decoder's first hidden layer
+(``model.spk_bias``, turned on in the bundle written: ``hidden`` values where the
+embedding row has ``spk_dim``), on the VAE reconstruction loss of their recordings (z
+from the frozen encoder, sampled from the posterior as in training; the Gaussian NLL
+summed over dims, averaged over frames):
 
 1. every recording is analysed with the bundle's own feature settings (the one
    extraction path; a folder or list of 10-100 files, any text, any rate), into
@@ -13,20 +16,22 @@ training; the Gaussian NLL summed over dims, averaged over frames):
    unreadable or silent files are listed and left out;
 2. the speaker's statistics (mel-cepstrum mean / std, log-f0, GV, MS:
    :func:`vawgan.stats.compute_speaker_stats`) and an f0 search-range proposal;
-3. ``steps`` Adam steps on the new embedding row (a progress bar; a checkpoint in
+3. ``steps`` Adam steps on the new rows (a progress bar; a checkpoint in
    ``workdir`` every 500 steps, so a killed run resumes exactly; a checkpoint of
    another set of recordings is refused, not resumed);
 4. ``adv_steps`` adversarial steps, as in training's phase 3 but on the two new rows
    only: ``train.n_critic`` WGAN-GP steps of the critic's new row (real: the speaker's
    frames; fake: the posterior mean of other frames of theirs decoded with the new
    row, what conversion outputs), then one step of the decoder's row on the
-   reconstruction NLL + ``adv_weight`` x (-D(fake)). A row trained on the NLL alone
+   reconstruction NLL + ``adv_weight`` x (-D(fake)) (with the bias row too). A row
+   trained on the NLL alone
    decodes as smoothly as a VAE (GV distance about 0.3 where the speakers trained with
    the GAN get 0.2); this phase gives back part of that variance (docs/results.md);
 5. a bundle with the base speakers plus the new one (the base speakers convert
-   exactly as before: their rows and every weight are unchanged).
+   exactly as before: their rows and every weight are unchanged, their bias rows zero).
 
-Both new rows start from the mean of the base speakers' rows. The command is
+Both new embedding rows start from the mean of the base speakers' rows, the bias row
+from zero. The command is
 :mod:`vawgan.commands.enroll`.
 
 Example
@@ -39,6 +44,7 @@ Example
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import warnings
@@ -62,6 +68,13 @@ DEFAULT_ADV_STEPS = 1000
 DEFAULT_ADV_WEIGHT = 3.0
 #: learning rate of the critic's new row (Adam)
 DEFAULT_CRITIC_LR = 0.001
+#: what enrollment learns of the decoder: "row" (the speaker's embedding row) or "bias"
+#: (the row and a per-speaker bias of the first hidden layer, ``model.spk_bias``)
+ADAPT_MODES = ("row", "bias")
+DEFAULT_ADAPT = "row"
+#: learning rate of the per-speaker bias (Adam; its values are pre-activations, where one
+#: base speaker's embedding contributes about 0.3 per unit)
+DEFAULT_BIAS_LR = 0.002
 CKPT_NAME = "enroll_checkpoint.pt"
 
 
@@ -116,21 +129,50 @@ def extract_speaker(files: Sequence[PathLike], dump: PathLike, name: str, cfg,
     return feats, failed
 
 
-def extend_model(base_model, n_new: int = 1):
-    """A copy of ``base_model`` with ``n_new`` more speakers: every weight copied, the new
-    rows of the decoder's and the critic's speaker embeddings set to the mean of the
-    existing rows."""
+def extend_model(base_model, n_new: int = 1, spk_bias: bool = False):
+    """A copy of ``base_model`` with ``n_new`` more speakers.
+
+    Every weight is copied; the new rows of the decoder's and the critic's speaker
+    embeddings are set to the mean of the existing rows, new rows of the decoder's
+    per-speaker bias (``model.spk_bias``) to zeros.
+
+    Parameters
+    ----------
+    base_model : VAWGAN
+    n_new : int
+        Speakers added (>= 1).
+    spk_bias : bool
+        Give the copy the per-speaker bias of the decoder's first hidden layer if the base
+        has none (every row zero, so the base speakers decode exactly as before). A base
+        that has it keeps it either way.
+
+    Returns
+    -------
+    VAWGAN
+        With ``base_model.n_speakers + n_new`` speakers.
+    """
+    import dataclasses
+
     import torch
 
     from .model import build_model
 
+    if n_new < 1:
+        raise ValueError(f"extend_model: n_new={n_new} must be >= 1")
     n = base_model.n_speakers
-    m = build_model(base_model.cfg, n + n_new, base_model.n_dims)
+    cfg = base_model.cfg
+    if spk_bias and not cfg.spk_bias:
+        cfg = dataclasses.replace(cfg, spk_bias=True)
+    m = build_model(cfg, n + n_new, base_model.n_dims)
     sd = {}
     for k, v in base_model.state_dict().items():
-        if k.endswith("embed.weight"):
+        if k == "decoder.spk_bias.weight":
+            v = torch.cat([v, v.new_zeros(n_new, v.shape[1])])
+        elif k.endswith("embed.weight"):
             v = torch.cat([v, v.mean(dim=0, keepdim=True).expand(n_new, -1)])
         sd[k] = v.clone()
+    if "decoder.spk_bias.weight" not in sd and cfg.spk_bias:
+        sd["decoder.spk_bias.weight"] = torch.zeros(n + n_new, cfg.hidden)
     m.load_state_dict(sd)
     return m
 
@@ -140,7 +182,8 @@ def enroll(bundle, name: str, files: Sequence[PathLike], out: PathLike, workdir:
            seed: int = 0, replace: bool = False, jobs: int = 1,
            progress: Optional[bool] = None, min_speech: float = MIN_SPEECH_SECONDS,
            adv_steps: int = DEFAULT_ADV_STEPS, adv_weight: float = DEFAULT_ADV_WEIGHT,
-           critic_lr: float = DEFAULT_CRITIC_LR) -> Dict[str, Any]:
+           critic_lr: float = DEFAULT_CRITIC_LR, adapt: str = DEFAULT_ADAPT,
+           bias_lr: float = DEFAULT_BIAS_LR) -> Dict[str, Any]:
     """Add speaker ``name`` to ``bundle`` from ``files``; write the new bundle to ``out``.
 
     Parameters
@@ -158,6 +201,13 @@ def enroll(bundle, name: str, files: Sequence[PathLike], out: PathLike, workdir:
         Features, checkpoint and ``enroll.json`` of this enrollment (resumable).
     steps, lr, batch, seed : training of the embedding row (reconstruction phase)
     adv_steps, adv_weight, critic_lr : the adversarial phase that follows (0 steps: none)
+    adapt : {"row", "bias"}
+        What of the decoder is learned for the new speaker, in both phases: its embedding
+        row, or the row and its row of the per-speaker bias of the first hidden layer
+        (``hidden`` values, learning rate ``bias_lr``). ``"bias"`` writes a bundle with
+        ``model.spk_bias`` on (the base speakers' bias rows zero: they convert exactly as
+        before); a base bundle that already has it keeps it with ``"row"`` too (the new
+        speaker's bias row then stays zero).
     jobs : int
         Parallel analysis threads.
     min_speech : float
@@ -198,8 +248,10 @@ def enroll(bundle, name: str, files: Sequence[PathLike], out: PathLike, workdir:
 
     if not name or not name.strip() or "/" in name:
         raise VawganError(f"--name {name!r}: give a speaker name (no '/')")
+    if adapt not in ADAPT_MODES:
+        raise VawganError(f"enroll: adapt={adapt!r}, use one of {', '.join(ADAPT_MODES)}")
     if steps < 1 or batch < 1 or adv_steps < 0 or not all(
-            np.isfinite(v) and v > 0 for v in (lr, critic_lr)) or not (
+            np.isfinite(v) and v > 0 for v in (lr, critic_lr, bias_lr)) or not (
             np.isfinite(adv_weight) and adv_weight >= 0):
         raise VawganError("enroll: steps and batch must be >= 1, adv_steps >= 0 and the "
                           "learning rates positive numbers, adv_weight >= 0")
@@ -233,17 +285,27 @@ def enroll(bundle, name: str, files: Sequence[PathLike], out: PathLike, workdir:
     if replace and name in bundle.speakers:  # drop its row, then add it back as new
         keep = [bundle.speakers.index(s) for s in base_speakers]
         base = _subset_speakers(base, keep)
-    model = extend_model(base)
+    model = extend_model(base, spk_bias=adapt == "bias")
     model.eval()
     new = model.n_speakers - 1
     for p in model.parameters():
         p.requires_grad_(False)
-    w = model.decoder.embed.weight
-    w.requires_grad_(True)
-    mask = torch.zeros_like(w)
-    mask[new] = 1.0
-    w.register_hook(lambda g: g * mask)  # only the new speaker's row learns
-    opt = torch.optim.Adam([w], lr=lr)
+
+    def learn_row(table):  # only the new speaker's row learns
+        table.requires_grad_(True)
+        mask = torch.zeros_like(table)
+        mask[new] = 1.0
+        table.register_hook(lambda g: g * mask)
+        return table
+
+    w = learn_row(model.decoder.embed.weight)
+    groups = [{"params": [w], "lr": lr}]
+    bw = None  # the new speaker's per-speaker bias, with --adapt bias
+    if adapt == "bias":
+        bw = learn_row(model.decoder.spk_bias.weight)
+        groups.append({"params": [bw], "lr": bias_lr})
+    dec_params = [g["params"][0] for g in groups]
+    opt = torch.optim.Adam(groups)
     gen = torch.Generator().manual_seed(seed)
     sampler = Sampler.for_model(data, cfg.model, gen)
 
@@ -283,8 +345,10 @@ def enroll(bundle, name: str, files: Sequence[PathLike], out: PathLike, workdir:
     nll_rec = float("nan")  # after the reconstruction phase
     if ckpt.exists():
         st = torch.load(ckpt, map_location="cpu", weights_only=True)
-        if st["name"] != name or st["n_speakers"] != model.n_speakers:
-            raise VawganError(f"{ckpt}: a checkpoint of another enrollment; use another "
+        if (st["name"] != name or st["n_speakers"] != model.n_speakers
+                or st.get("adapt", "row") != adapt):
+            raise VawganError(f"{ckpt}: a checkpoint of another enrollment (speaker "
+                              f"{st['name']}, adapt {st.get('adapt', 'row')}); use another "
                               f"workdir or remove it")
         if "utts" in st and list(st["utts"]) != utts:  # its row was learned from others
             raise VawganError(f"{ckpt}: a checkpoint of another set of recordings "
@@ -292,6 +356,8 @@ def enroll(bundle, name: str, files: Sequence[PathLike], out: PathLike, workdir:
                               f"enroll {name} from these, or use another --workdir")
         with torch.no_grad():
             w[new] = st["row"]
+            if bw is not None:
+                bw[new] = st["bias_row"]
             if "critic_row" in st:
                 wc[new] = st["critic_row"]
         opt.load_state_dict(st["opt"])
@@ -326,7 +392,7 @@ def enroll(bundle, name: str, files: Sequence[PathLike], out: PathLike, workdir:
                 adv = generator_adv_loss(model.critic, fake_units(src), new_ids)
                 loss = loss + adv_weight * adv
             opt.zero_grad(set_to_none=True)
-            loss.backward(inputs=[w])
+            loss.backward(inputs=dec_params)
             opt.step()
             step += 1
             bar.update(1)
@@ -338,24 +404,26 @@ def enroll(bundle, name: str, files: Sequence[PathLike], out: PathLike, workdir:
                     post["wdist"] = f"{wdist:.3g}"
                 bar.set_postfix(post, refresh=False)
             if step % 500 == 0 or step == steps or step == total:
-                if not (torch.isfinite(w[new]).all() and torch.isfinite(wc[new]).all()):
+                if not all(torch.isfinite(t[new]).all() for t in dec_params + [wc]):
                     raise VawganError(f"enroll {name}: the embedding diverged at step {step}; "
                                       f"lower --lr")
                 _save_ckpt(ckpt, {"name": name, "n_speakers": model.n_speakers, "utts": utts,
-                                  "row": w[new].detach().clone(),
+                                  "row": w[new].detach().clone(), "adapt": adapt,
+                                  "bias_row": (None if bw is None
+                                               else bw[new].detach().clone()),
                                   "critic_row": wc[new].detach().clone(),
                                   "opt": opt.state_dict(), "opt_c": opt_c.state_dict(),
                                   "gen": gen.get_state(), "step": step,
                                   "nll_start": nll_start, "nll_rec": nll_rec})
     finally:
         bar.close()
-    wc.requires_grad_(False)
-    w.requires_grad_(False)
+    for t in dec_params + [wc]:
+        t.requires_grad_(False)
     nll_end = nll()
     all_stats = {s: bundle.stats[s].to_dict() for s in base_speakers}
     all_stats[name] = stats.to_dict()
     info = {"name": name, "n_files": len(feats), "failed": failed,
-            "speech_seconds": round(speech, 2),
+            "speech_seconds": round(speech, 2), "adapt": adapt,
             "f0_range": list(f0_range) if f0_range else None,
             "nll_start": nll_start, "nll_rec": nll_rec, "nll_end": nll_end,
             "steps": min(step, steps),
@@ -365,8 +433,9 @@ def enroll(bundle, name: str, files: Sequence[PathLike], out: PathLike, workdir:
             "base": str(bundle.path)}
     train_info = dict(bundle.train_info)
     train_info["enrolled"] = list(train_info.get("enrolled", [])) + [
-        {k: info[k] for k in ("name", "n_files", "speech_seconds", "f0_range", "steps",
+        {k: info[k] for k in ("name", "n_files", "speech_seconds", "adapt", "f0_range", "steps",
                               "adv_steps", "nll_start", "nll_rec", "nll_end")}]
+    cfg = dataclasses.replace(cfg, model=model.cfg)  # model.spk_bias on with --adapt bias
     save_bundle(out, model=model, config=cfg, speakers=base_speakers + [name],
                 stats=all_stats, kind=bundle.kind, train_info=train_info)
     atomic_write_text(workdir / "enroll.json", json.dumps(info, indent=1))
@@ -377,8 +446,10 @@ def _subset_speakers(model, keep: List[int]):
     """A copy of ``model`` with only the speakers ``keep`` (in that order)."""
     from .model import build_model
 
+    from .model import SPEAKER_TABLES
+
     m = build_model(model.cfg, len(keep), model.n_dims)
-    sd = {k: (v[keep].clone() if k.endswith("embed.weight") else v.clone())
+    sd = {k: (v[keep].clone() if k in SPEAKER_TABLES else v.clone())
           for k, v in model.state_dict().items()}
     m.load_state_dict(sd)
     return m

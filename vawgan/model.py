@@ -8,7 +8,9 @@
   ``(2k+1) * 39`` values; the decoder stays frame-wise.
 * :class:`Decoder` (the generator): latent z + target-speaker embedding -> c1..c39 in
   normalized units, with a log-variance that is fixed (``"unit"``), learned per dim
-  (``"learned"``, the default) or predicted per frame (``"frame"``).
+  (``"learned"``, the default) or predicted per frame (``"frame"``). With
+  ``model.spk_bias`` it also holds a per-speaker bias of its first hidden layer (the
+  extra room ``vawgan enroll --adapt bias`` gives a new speaker).
 * Critics, conditioned on the speaker: :class:`FrameCritic` (an MLP scoring single
   frames) and :class:`ConvCritic` (a 1-D convolution over segments of
   ``model.segment`` frames, so it can judge trajectories and hence the modulation
@@ -27,7 +29,7 @@ networks", Interspeech 2017.
 
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 from torch import nn
@@ -36,6 +38,11 @@ from .config import ModelConfig
 
 #: number of converted dims: c1..c39
 N_DIMS = 39
+
+#: state-dict keys of the per-speaker tables (row i = speaker id i); a model with more or
+#: fewer speakers differs from another only in these (``decoder.spk_bias.weight`` exists
+#: only with ``model.spk_bias``)
+SPEAKER_TABLES = ("decoder.embed.weight", "decoder.spk_bias.weight", "critic.embed.weight")
 
 
 def _mlp(n_in: int, hidden: int, n_layers: int, n_out: int, slope: float,
@@ -153,11 +160,24 @@ class TemporalMLP(nn.Module):
         self.act = nn.LeakyReLU(slope)
         self.out = nn.Linear(d, n_out)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, L, n_in) -> (N, L, n_out)."""
+    def forward(self, x: torch.Tensor, first_bias: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """
+        Parameters
+        ----------
+        x : Tensor, shape (N, L, n_in)
+        first_bias : Tensor, shape (N, 1, hidden), optional
+            Added to the first layer's pre-activation (a per-sequence bias).
+
+        Returns
+        -------
+        Tensor, shape (N, L, n_out)
+        """
         h = x
-        for r, lin in zip(self.radii, self.layers):
-            h = self.act(lin(sequence_windows(h, r)))
+        for i, (r, lin) in enumerate(zip(self.radii, self.layers)):
+            a = lin(sequence_windows(h, r))
+            if i == 0 and first_bias is not None:
+                a = a + first_bias
+            h = self.act(a)
         return self.out(h)
 
 
@@ -228,6 +248,14 @@ class Encoder(nn.Module):
 class Decoder(nn.Module):
     """p(x|z, s): the generator. Holds the speaker embedding and the output variance.
 
+    With ``cfg.spk_bias`` the first hidden layer's pre-activation gets a per-speaker bias
+    ``spk_bias.weight[s]`` (shape (hidden,), an :class:`~torch.nn.Embedding` whose rows
+    start at zero): ``W [z, e_s] + b + B_s``. The embedding alone moves that
+    pre-activation only within the ``spk_dim``-dimensional span of its weight columns;
+    the bias moves it anywhere. A speaker whose bias row is zero decodes exactly as
+    without it (adding zeros is exact), and no random numbers are drawn for it, so the
+    other weights initialize as without it.
+
     Parameters
     ----------
     cfg : ModelConfig
@@ -255,6 +283,11 @@ class Decoder(nn.Module):
             self.logvar = nn.Parameter(torch.zeros(n_dims))
         else:
             self.register_parameter("logvar", None)
+        if cfg.spk_bias:
+            self.spk_bias = nn.Embedding(n_speakers, cfg.hidden,
+                                         _weight=torch.zeros(n_speakers, cfg.hidden))
+        else:
+            self.spk_bias = None
 
     def forward(self, z: torch.Tensor, spk: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """
@@ -276,7 +309,13 @@ class Decoder(nn.Module):
         e = self.embed(spk)
         if self.temporal:
             e = e[:, None, :].expand(-1, z.shape[1], -1)
-        h = self.net(torch.cat([z, e], dim=-1))
+        inp = torch.cat([z, e], dim=-1)
+        if self.spk_bias is None:
+            h = self.net(inp)
+        elif self.temporal:
+            h = self.net(inp, first_bias=self.spk_bias(spk)[:, None, :])
+        else:
+            h = self.net[1:](self.net[0](inp) + self.spk_bias(spk))
         if self.variance == "frame":
             mean, lv = h[..., :self.n_dims], h[..., self.n_dims:]
         elif self.variance == "learned":

@@ -12,8 +12,9 @@ from ..io import check_writable
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..enroll import (DEFAULT_ADV_STEPS, DEFAULT_ADV_WEIGHT, DEFAULT_CRITIC_LR,
-                          DEFAULT_LR, DEFAULT_STEPS, MIN_SPEECH_SECONDS)
+    from ..enroll import (ADAPT_MODES, DEFAULT_ADAPT, DEFAULT_ADV_STEPS, DEFAULT_ADV_WEIGHT,
+                          DEFAULT_BIAS_LR, DEFAULT_CRITIC_LR, DEFAULT_LR, DEFAULT_STEPS,
+                          MIN_SPEECH_SECONDS)
 
     parser.add_argument("--name", required=True, help="the new target speaker's name")
     parser.add_argument("--in", dest="inputs", type=Path, required=True,
@@ -40,6 +41,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--adv-weight", type=float, default=DEFAULT_ADV_WEIGHT,
                         help="weight of the adversarial term (default "
                              f"{DEFAULT_ADV_WEIGHT:g}; higher: more variance, higher MCD)")
+    parser.add_argument("--adapt", choices=ADAPT_MODES, default=DEFAULT_ADAPT,
+                        help="what the new speaker gets of the decoder: 'row' (its embedding "
+                             "row only) or 'bias' (the row and a per-speaker bias of the "
+                             "first hidden layer; the bundle gets model.spk_bias, the base "
+                             f"speakers convert exactly as before) (default {DEFAULT_ADAPT})")
+    parser.add_argument("--bias-lr", type=float, default=DEFAULT_BIAS_LR,
+                        help=f"learning rate of the bias row (default {DEFAULT_BIAS_LR})")
     parser.add_argument("--critic-lr", type=float, default=DEFAULT_CRITIC_LR,
                         help=f"learning rate of the critic's row (default {DEFAULT_CRITIC_LR})")
     parser.add_argument("--min-speech", type=float, default=MIN_SPEECH_SECONDS,
@@ -66,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         info = enroll(bundle, args.name, files, args.out, workdir, steps=args.steps,
                       lr=args.lr, adv_steps=args.adv_steps, adv_weight=args.adv_weight,
-                      critic_lr=args.critic_lr,
+                      critic_lr=args.critic_lr, adapt=args.adapt, bias_lr=args.bias_lr,
                       replace=args.replace, jobs=args.jobs, min_speech=args.min_speech,
                       progress=False if args.no_progress else None)
     except InputsError as e:  # too little speech: which files did not count, then why
