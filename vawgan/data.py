@@ -382,8 +382,7 @@ class Sampler:
         import torch
 
         if self.segments:
-            x, spk, xin, keep = self.vae_batch(n)
-            return x, spk, xin, keep
+            return self.vae_batch(n)
         idx = self._rows(n)
         x = self.data.frames[idx]
         if self.context == 0:
