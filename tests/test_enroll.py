@@ -248,7 +248,7 @@ def test_enroll_adapt_bias_keeps_the_base_speakers_bit_identical(setup, tmp_path
     kw = dict(lr=0.05, min_speech=2.0, progress=False)
     info = enroll(base, "NEW", _files(root), tmp_path / "b.pt", tmp_path / "wb", steps=30,
                   adv_steps=10, adapt="bias", **kw)
-    assert info["adapt"] == "bias"
+    assert info["adapt"] == "bias" and info["adv_weight"] == 2.0  # the default of bias
     new = load_bundle(tmp_path / "b.pt")
     assert new.config.model.spk_bias is True and new.train_info["enrolled"][0]["adapt"] == "bias"
     bias = new.state_dict["decoder.spk_bias.weight"]

@@ -12,7 +12,7 @@ from ..io import check_writable
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..enroll import (ADAPT_MODES, DEFAULT_ADAPT, DEFAULT_ADV_STEPS, DEFAULT_ADV_WEIGHT,
+    from ..enroll import (ADAPT_MODES, DEFAULT_ADAPT, DEFAULT_ADV_STEPS, DEFAULT_ADV_WEIGHTS,
                           DEFAULT_BIAS_LR, DEFAULT_CRITIC_LR, DEFAULT_LR, DEFAULT_STEPS,
                           MIN_SPEECH_SECONDS)
 
@@ -38,9 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "speaker's frames, the decoder's row on reconstruction + the "
                              f"adversarial term as in training (default {DEFAULT_ADV_STEPS}; "
                              "0 = reconstruction only)")
-    parser.add_argument("--adv-weight", type=float, default=DEFAULT_ADV_WEIGHT,
-                        help="weight of the adversarial term (default "
-                             f"{DEFAULT_ADV_WEIGHT:g}; higher: more variance, higher MCD)")
+    parser.add_argument("--adv-weight", type=float, default=None,
+                        help="weight of the adversarial term (default " + ", ".join(
+                            f"{v:g} with --adapt {k}" for k, v in DEFAULT_ADV_WEIGHTS.items())
+                        + "; higher: more variance, higher MCD)")
     parser.add_argument("--adapt", choices=ADAPT_MODES, default=DEFAULT_ADAPT,
                         help="what the new speaker gets of the decoder: 'row' (its embedding "
                              "row only) or 'bias' (the row and a per-speaker bias of the "
