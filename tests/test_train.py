@@ -31,6 +31,21 @@ def tiny_cfg(**over) -> Config:
     return Config.from_dict(d)
 
 
+def _resumed(cfg, data, path, stop: int) -> Trainer:
+    """A run stopped after ``stop`` steps, resumed from its checkpoint and finished."""
+    first = Trainer(cfg, data, path, progress=False)
+    first.fit(max_steps=stop)
+    resumed = Trainer(cfg, data, path, progress=False)
+    resumed.load_checkpoint()
+    resumed.fit()
+    return resumed
+
+
+def _assert_same_weights(a, b) -> None:
+    for (k, x), y in zip(a.model.state_dict().items(), b.model.state_dict().values()):
+        assert torch.equal(x, y), k
+
+
 @pytest.fixture(scope="module")
 def dump(tmp_path_factory):
     root = tmp_path_factory.mktemp("dump")
@@ -512,13 +527,8 @@ def test_conv_arch_trains_all_phases_and_resumes_exactly(tmp_path, data, critic)
     assert np.allclose(b.run_graph(x.numpy(), 1), ref, atol=1e-5)
     # the ONNX graph has a dynamic frame count: another length converts too
     assert b.run_graph(data.frames[:17].numpy(), 0).shape == (17, 39)
-    r = Trainer(cfg, data, tmp_path / "r", progress=False)
-    r.fit(max_steps=18)
-    r2 = Trainer(cfg, data, tmp_path / "r", progress=False)
-    r2.load_checkpoint()
-    r2.fit()
-    for (k, a), c in zip(t.model.state_dict().items(), r2.model.state_dict().values()):
-        assert torch.equal(a, c), k
+    r2 = _resumed(cfg, data, tmp_path / "r", 18)
+    _assert_same_weights(t, r2)
 
 
 def test_adversarial_branch_decodes_the_posterior_mean(data):
@@ -577,13 +587,8 @@ def test_cosine_schedule_decays_phase1_to_the_phase3_rate(tmp_path, data):
     # resume mid phase 1 is exact (the rate is a function of the step)
     t = Trainer(cfg, data, tmp_path / "a", progress=False)
     t.fit()
-    r1 = Trainer(cfg, data, tmp_path / "b", progress=False)
-    r1.fit(max_steps=5)
-    r2 = Trainer(cfg, data, tmp_path / "b", progress=False)
-    r2.load_checkpoint()
-    r2.fit()
-    for (k, a), c in zip(t.model.state_dict().items(), r2.model.state_dict().values()):
-        assert torch.equal(a, c), k
+    r2 = _resumed(cfg, data, tmp_path / "b", 5)
+    _assert_same_weights(t, r2)
 
 
 def test_speaker_adversarial_classifier_learns_and_resumes(tmp_path, data):
@@ -595,13 +600,8 @@ def test_speaker_adversarial_classifier_learns_and_resumes(tmp_path, data):
     h = [x for x in _history(tmp_path / "a") if "spk_acc" in x]
     assert h and all(0.0 <= x["spk_acc"] <= 1.0 for x in h)
     assert {x["phase"] for x in h} == {1, 3}
-    r1 = Trainer(cfg, data, tmp_path / "b", progress=False)
-    r1.fit(max_steps=20)
-    r2 = Trainer(cfg, data, tmp_path / "b", progress=False)
-    r2.load_checkpoint()
-    r2.fit()
-    for (k, a), c in zip(t.model.state_dict().items(), r2.model.state_dict().values()):
-        assert torch.equal(a, c), k
+    r2 = _resumed(cfg, data, tmp_path / "b", 20)
+    _assert_same_weights(t, r2)
     for a, c in zip(t.runner.spk_cls.parameters(), r2.runner.spk_cls.parameters()):
         assert torch.equal(a, c)
 
@@ -701,13 +701,8 @@ def test_cycle_term_trains_and_resumes(tmp_path, data, arch):
     assert any(not torch.equal(a, b) for a, b in zip(t.model.state_dict().values(),
                                                      off.model.state_dict().values()))
     # ... and resume is exact with it
-    r1 = Trainer(cfg, data, tmp_path / "b", progress=False)
-    r1.fit(max_steps=12)
-    r2 = Trainer(cfg, data, tmp_path / "b", progress=False)
-    r2.load_checkpoint()
-    r2.fit()
-    for (k, a), c in zip(t.model.state_dict().items(), r2.model.state_dict().values()):
-        assert torch.equal(a, c), k
+    r2 = _resumed(cfg, data, tmp_path / "b", 12)
+    _assert_same_weights(t, r2)
 
 
 def test_cycle_weight_checked():
