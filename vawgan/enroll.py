@@ -155,8 +155,6 @@ def extend_model(base_model, n_new: int = 1, spk_bias: bool = False):
     VAWGAN
         With ``base_model.n_speakers + n_new`` speakers.
     """
-    import dataclasses
-
     import torch
 
     from .model import build_model

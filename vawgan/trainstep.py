@@ -226,6 +226,20 @@ class StepRunner:
         mean, dlv = self.dec(reparameterize(mu2, lv2, self.gen), spk)
         return gaussian_nll(x, mean, dlv, self.rec_w, mask)
 
+    def _extra_terms(self, loss: torch.Tensor, mu: torch.Tensor, spk: torch.Tensor):
+        """``loss`` plus the optional terms of the encoder/decoder loss of phases 1 and 3
+        (the speaker-adversarial term, then the cycle term), and their metrics
+        (``spk_acc``, ``cyc``)."""
+        m: Metrics = {}
+        if self.spk_cls is not None:
+            uniform, m["spk_acc"] = self._speaker_adversarial(mu, spk)
+            loss = loss + self.tc.spk_adv_weight * uniform
+        if self.tc.cyc_weight > 0:
+            cyc = self._cycle_term()
+            loss = loss + self.tc.cyc_weight * cyc
+            m["cyc"] = cyc.detach()
+        return loss, m
+
     @staticmethod
     def _vae_metrics(rec, kl, mu, lv, dlv) -> Metrics:
         return {"rec": rec.detach(), "kl": kl.detach(), "mu_abs": mu.detach().abs().mean(),
@@ -251,23 +265,14 @@ class StepRunner:
         """Phase 1: one encoder + decoder step on the VAE loss."""
         x, spk, xin, mask = self.sampler.vae_batch(self.batch)
         rec, kl, mu, lv, dlv = self._vae_terms(x, spk, xin, mask)
-        loss = rec + self.tc.kl_weight * kl
-        if self.spk_cls is not None:
-            uniform, acc = self._speaker_adversarial(mu, spk)
-            loss = loss + self.tc.spk_adv_weight * uniform
-        if self.tc.cyc_weight > 0:
-            cyc = self._cycle_term()
-            loss = loss + self.tc.cyc_weight * cyc
+        loss, extra = self._extra_terms(rec + self.tc.kl_weight * kl, mu, spk)
         self.opt_enc.zero_grad(set_to_none=True)
         self.opt_dec.zero_grad(set_to_none=True)
         loss.backward(inputs=self.enc_params + self.dec_params)
         self.opt_enc.step()
         self.opt_dec.step()
         out = self._vae_metrics(rec, kl, mu, lv, dlv)
-        if self.spk_cls is not None:
-            out["spk_acc"] = acc
-        if self.tc.cyc_weight > 0:
-            out["cyc"] = cyc.detach()
+        out.update(extra)
         return out
 
     def critic_steps(self, k: int) -> Metrics:
@@ -322,13 +327,7 @@ class StepRunner:
             w = self.adv_w
             self.acc_rec += rec.detach().abs()
             self.acc_adv += adv.detach().abs()
-        loss = rec + self.tc.kl_weight * kl + w * adv
-        if self.spk_cls is not None:
-            uniform, acc = self._speaker_adversarial(mu, spk)
-            loss = loss + self.tc.spk_adv_weight * uniform
-        if self.tc.cyc_weight > 0:
-            cyc = self._cycle_term()
-            loss = loss + self.tc.cyc_weight * cyc
+        loss, extra = self._extra_terms(rec + self.tc.kl_weight * kl + w * adv, mu, spk)
         self.opt_enc.zero_grad(set_to_none=True)
         self.opt_dec.zero_grad(set_to_none=True)
         loss.backward(inputs=self.enc_params + self.dec_params)
@@ -336,10 +335,7 @@ class StepRunner:
         self.opt_dec.step()
         out = self._vae_metrics(rec, kl, mu, lv, dlv)
         out.update(m)
-        if self.spk_cls is not None:
-            out["spk_acc"] = acc
-        if self.tc.cyc_weight > 0:
-            out["cyc"] = cyc.detach()
+        out.update(extra)
         out["adv"] = adv.detach()
         out["adv_w"] = (w.detach().clone() if torch.is_tensor(w)
                         else torch.full((), float(w), device=self.device))
