@@ -36,9 +36,10 @@ jobs=2              # parallel jobs for extraction, conversion and evaluation
 tag=""              # experiment name; default = config file name
 device=auto         # auto | cpu | cuda
 postfilter=gv       # postfilter of the third system evaluated: gv | ms
+pf_first=""         # first mel-cepstral order the postfilter acts on; empty = vawgan's default
 eval_sets="dev"     # which sets stage 4/5 convert: "dev" or "dev eval"
 
-usage() { sed -n '2,20p' "$script" | sed 's/^# \{0,1\}//'; echo "options: --stage --stop_stage --db --conf --jobs --tag --device --postfilter --eval_sets"; }
+usage() { sed -n '2,20p' "$script" | sed 's/^# \{0,1\}//'; echo "options: --stage --stop_stage --db --conf --jobs --tag --device --postfilter --pf_first --eval_sets"; }
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -50,6 +51,7 @@ while [ $# -gt 0 ]; do
         --tag) tag=$2; shift 2 ;;
         --device) device=$2; shift 2 ;;
         --postfilter) postfilter=$2; shift 2 ;;
+        --pf_first) pf_first=$2; shift 2 ;;
         --eval_sets) eval_sets=$2; shift 2 ;;
         -h|--help) usage; exit 0 ;;
         *) usage >&2; die "unknown option $1" ;;
@@ -173,7 +175,7 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
                     || die "stage 4: conversion failed for some files (listed above)"
             done
             vawgan convert --model "$exp/vawgan.pt" --source "$src" --target "$tgts" \
-                --postfilter "$postfilter" --in "$lists/$src.list" \
+                --postfilter "$postfilter" ${pf_first:+--pf-first "$pf_first"} --in "$lists/$src.list" \
                 --out "$exp/convert/$set/vawgan+$postfilter/$src-{target}" --jobs "$jobs" \
                 || die "stage 4: conversion failed for some files (listed above)"
         done

@@ -29,7 +29,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dump", type=Path, required=True)
     ap.add_argument("--data", type=Path, required=True, help="data/<tag> with dev.list")
-    ap.add_argument("--bundle", action="append", required=True, metavar="NAME=PATH")
+    ap.add_argument("--bundle", action="append", required=True, metavar="NAME=PATH",
+                    help="a bundle; NAME=PATH1,PATH2 is an ensemble: the bundles' raw "
+                         "conversions averaged, then the postfilter (first bundle's stats)")
     ap.add_argument("--pairs", default=" ".join(HEADLINE))
     ap.add_argument("--postfilter", default="none",
                     help="none, gv, ms or a comma list; KIND@ALPHA for a strength below 1, "
@@ -44,7 +46,7 @@ def main(argv=None) -> int:
 
     from vawgan import metrics
     from vawgan.bundle import load_bundle
-    from vawgan.convert import convert_features, speaker_source_stats
+    from vawgan.convert import apply_postfilter, convert_features, speaker_source_stats
     from vawgan.features import load_features
     from vawgan.io import atomic_write_text
     from vawgan.postfilter import DEFAULT_PF_FIRST
@@ -63,10 +65,20 @@ def main(argv=None) -> int:
             feats[spk, utt] = load_features(args.dump / spk / f"{utt}.npz")
         return feats[spk, utt]
 
+    def ensemble(members, f, src, tgt, pf, alpha, first):
+        """The members' raw conversions of ``f`` averaged, then postfiltered."""
+        raw = [convert_features(b, f, tgt, speaker_source_stats(b, src)) for b in members]
+        body = np.mean([r.mcep[:, 1:] for r in raw], axis=0)
+        b0 = members[0]
+        body = apply_postfilter(body, b0.stats[tgt], pf, alpha, b0.config.stats.ms_fft,
+                                mask=f.nonsilent(b0.config.feature.silence_db), first=first)
+        return raw[0].replace(mcep=np.column_stack([raw[0].mcep[:, 0], body]))
+
     rows = []
     for spec in args.bundle:
-        name, path = spec.split("=", 1)
-        bundle = load_bundle(path)
+        name, paths = spec.split("=", 1)
+        members = [load_bundle(p) for p in paths.split(",")]
+        bundle = members[0]
         silence_db = bundle.config.feature.silence_db
         ms_fft = bundle.config.stats.ms_fft
         for spec_pf in args.postfilter.split(","):
@@ -78,9 +90,13 @@ def main(argv=None) -> int:
             ratios = []
             for src, tgt in pairs:
                 utts = [u for u in dev.get(src, []) if u in dev.get(tgt, [])]
-                sst = speaker_source_stats(bundle, src)
-                conv = [convert_features(bundle, get(src, u), tgt, sst, pf, alpha, first)
-                        for u in utts]
+                if len(members) == 1:
+                    sst = speaker_source_stats(bundle, src)
+                    conv = [convert_features(bundle, get(src, u), tgt, sst, pf, alpha, first)
+                            for u in utts]
+                else:
+                    conv = [ensemble(members, get(src, u), src, tgt, pf, alpha, first)
+                            for u in utts]
                 refs = [get(tgt, u) for u in utts]
                 cmp = [utterance_metrics(c, silence_db=silence_db, ref=r)
                        for c, r in zip(conv, refs)]
