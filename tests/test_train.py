@@ -708,3 +708,24 @@ def test_cycle_term_trains_and_resumes(tmp_path, data, arch):
 def test_cycle_weight_checked():
     with pytest.raises(ConfigError, match="cyc_weight"):
         tiny_cfg(train={"cyc_weight": -1.0})
+
+
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+def test_training_with_speaker_bias_learns_the_rows_and_resumes(tmp_path, data, arch):
+    """``model.spk_bias: true`` in training (not only in enrollment): the per-speaker
+    rows start at zero, every phase updates them, and resume stays exact."""
+    model = {"arch": arch, "context": 1, "spk_bias": True} if arch == "mlp" else \
+        {"arch": "conv", "segment": 8, "spk_bias": True}
+    cfg = tiny_cfg(model=model, train={"vae_steps": 20, "critic_steps": 2, "gan_steps": 4,
+                                       "precision": "fp32"})
+    t = Trainer(cfg, data, tmp_path / "a", progress=False)
+    assert torch.count_nonzero(t.model.decoder.spk_bias.weight) == 0
+    t.fit(max_steps=20)  # phase 1 only
+    after_vae = t.model.decoder.spk_bias.weight.detach().clone()
+    assert torch.count_nonzero(after_vae) > 0
+    # every speaker seen in training got its own row (rows differ between speakers)
+    assert not torch.allclose(after_vae[0], after_vae[1])
+    t.fit()
+    assert not torch.equal(after_vae, t.model.decoder.spk_bias.weight)  # phase 3 too
+    r2 = _resumed(cfg, data, tmp_path / "b", 23)
+    _assert_same_weights(t, r2)
