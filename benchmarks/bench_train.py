@@ -9,7 +9,9 @@ for logging; the generator step toggles ``requires_grad`` on the critic.
 The plain loop runs with torch's default thread count (all cores), as a plain script
 would; it is also timed with vawgan's thread count to separate that setting from the
 rest. vawgan is timed in fp32 and in its default precision ("auto": bf16 matrix
-products where the hardware has them). Timings are interleaved rounds, best of each,
+products where the hardware has them), and with ``--gp-fraction`` < 1 also with the
+gradient penalty over that part of each critic batch (``train.gp_fraction``: fewer
+multiply-adds than the plain loop, a change of the estimator, not of the code's speed). Timings are interleaved rounds, best of each,
 because the machine may be shared. On a machine shared with other jobs, ``--clock cpu``
 times the CPU time of this process (``time.process_time``: every thread, OpenMP
 spinning included) instead of the wall clock: with one thread it is the work of the
@@ -22,7 +24,7 @@ batch 256: phase-3 ratio >= 2).
 Usage::
 
     python benchmarks/bench_train.py [--device cpu|cuda] [--batch 256] [--steps 30]
-        [--threads 2] [--frames 200000] [--clock wall|cpu]
+        [--threads 2] [--frames 200000] [--clock wall|cpu] [--gp-fraction 0.25]
 """
 
 from __future__ import annotations
@@ -166,6 +168,9 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=0, help="0 = vawgan's default")
     ap.add_argument("--frames", type=int, default=200000, help="synthetic training frames")
     ap.add_argument("--precision", default="auto", help="second vawgan row (first is fp32)")
+    ap.add_argument("--gp-fraction", type=float, default=0.25,
+                    help="also time vawgan (second precision) with train.gp_fraction F, the "
+                         "gradient penalty over a part of each critic batch (1 = no such row)")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds")
     ap.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
                     help="wall time, or the process's CPU time (a machine shared with other "
@@ -190,14 +195,18 @@ def main(argv=None) -> int:
     torch.manual_seed(0)
     plain = PlainLoop(build_model(cfg.model, 10).to(dev), cfg, data)
     runners = {}
-    for prec in ("fp32", args.precision):
+    variants = [("fp32", 1.0), (args.precision, 1.0)]
+    if args.gp_fraction < 1:
+        variants.append((args.precision, args.gp_fraction))
+    for prec, gpf in variants:
         c = Config.from_dict({"train": {"batch_size": args.batch, "precision": prec,
-                                        "spk_adv_weight": 0.0}})
+                                        "spk_adv_weight": 0.0, "gp_fraction": gpf}})
         torch.manual_seed(0)
         model = build_model(c.model, 10).to(dev)
         r = StepRunner(model, c, Sampler.for_model(data, c.model,
                                                    torch.Generator(device=dev).manual_seed(0)))
-        runners[f"vawgan {prec}" + (f"->{'bf16' if r.bf16 else 'fp32'}" if prec == "auto" else "")] = r
+        runners[f"vawgan {prec}" + (f"->{'bf16' if r.bf16 else 'fp32'}" if prec == "auto" else "")
+                + (f" gp {gpf:g}" if gpf < 1 else "")] = r
     b = args.batch
     per3 = (cfg.train.n_critic + 1) * b
     # interleaved rounds, best of each (the machine is shared: other load comes and goes)
@@ -223,10 +232,10 @@ def main(argv=None) -> int:
     # the goal's ratio: against the plain loop at vawgan's thread count (the same row
     # as "plain" when torch's default already is that count)
     same = best[f"plain, {nth} thr" if f"plain, {nth} thr" in best else "plain"]
-    print(f"{'':<22}{'phase 1 ms':>11}{'fr/s':>9}{'ratio':>7}{'phase 3 ms':>12}{'fr/s':>9}"
+    print(f"{'':<27}{'phase 1 ms':>11}{'fr/s':>9}{'ratio':>7}{'phase 3 ms':>12}{'fr/s':>9}"
           f"{'ratio':>7}{f'ratio {nth} thr':>16}")
     for k, (t1, t3) in best.items():
-        print(f"{k:<22}{t1 * 1e3:>11.2f}{b / t1:>9.0f}{best['plain'][0] / t1:>7.2f}"
+        print(f"{k:<27}{t1 * 1e3:>11.2f}{b / t1:>9.0f}{best['plain'][0] / t1:>7.2f}"
               f"{t3 * 1e3:>12.2f}{per3 / t3:>9.0f}{best['plain'][1] / t3:>7.2f}"
               f"{f'{same[0] / t1:.2f} / {same[1] / t3:.2f}':>16}")
     print(f"ratio: the plain loop's time over the row's, with torch's default threads; "

@@ -127,6 +127,33 @@ def test_critic_loss_equals_separate_calls():
     assert torch.allclose(generator_adv_loss(d, fake, spk), -d(fake, spk).mean())
 
 
+def test_critic_loss_penalty_on_part_of_the_batch():
+    """``gp_rows``: the penalty over the first m items, the Wasserstein term over all."""
+    torch.manual_seed(2)
+    crit = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.LeakyReLU(0.2), torch.nn.Linear(8, 1))
+
+    def d(x, spk):
+        return crit(x)[..., 0].mean(1)
+
+    real, fake = torch.randn(16, 1, 3), torch.randn(16, 1, 3)
+    spk = torch.arange(16) % 3
+    full = critic_loss(d, real, fake, spk, 10.0, torch.Generator().manual_seed(5))
+    same = critic_loss(d, real, fake, spk, 10.0, torch.Generator().manual_seed(5), gp_rows=16)
+    assert all(torch.equal(a, b) for a, b in zip(full, same))  # m = N: bit for bit
+    loss, wd, gp = critic_loss(d, real, fake, spk, 10.0, torch.Generator().manual_seed(5),
+                               gp_rows=4)
+    xh = interpolate(real[:4], fake[:4], torch.Generator().manual_seed(5))
+    assert torch.allclose(gp, gradient_penalty(d, xh, spk[:4]))
+    assert torch.allclose(wd, full[1])  # every item in the Wasserstein estimate
+    assert not torch.allclose(gp, full[2])
+    # the part's penalty still trains every weight matrix of the critic
+    loss.backward()
+    assert all(p.grad.abs().max() > 0 for n, p in crit.named_parameters() if "weight" in n)
+    for bad in (0, 17):
+        with pytest.raises(ValueError, match="gp_rows"):
+            critic_loss(d, real, fake, spk, 10.0, gp_rows=bad)
+
+
 def test_active_units():
     mu = torch.zeros(100, 5)
     mu[:, 0] = torch.linspace(-1, 1, 100)  # variance ~0.34

@@ -729,3 +729,16 @@ def test_training_with_speaker_bias_learns_the_rows_and_resumes(tmp_path, data, 
     assert not torch.equal(after_vae, t.model.decoder.spk_bias.weight)  # phase 3 too
     r2 = _resumed(cfg, data, tmp_path / "b", 23)
     _assert_same_weights(t, r2)
+
+
+def test_gp_fraction_checked_and_sets_the_penalty_rows(data):
+    for bad in (0.0, 1.5, -0.25):
+        with pytest.raises(ConfigError, match="gp_fraction"):
+            tiny_cfg(train={"gp_fraction": bad})
+    cfg = tiny_cfg(train={"gp_fraction": 0.25, "batch_size": 64})
+    r = runner_for(cfg, data)
+    assert r.n_units == 64 and r.gp_rows == 16
+    assert runner_for(tiny_cfg(train={"gp_fraction": 0.001}), data).gp_rows == 1
+    # the default takes every item (the WGAN-GP as published)
+    r1 = runner_for(tiny_cfg(), data)
+    assert r1.gp_rows == r1.n_units

@@ -157,8 +157,8 @@ def gradient_penalty(critic, x_hat: torch.Tensor, spk: torch.Tensor,
 
 
 def critic_loss(critic, real: torch.Tensor, fake: torch.Tensor, spk: torch.Tensor,
-                gp_lambda: float, generator: torch.Generator | None = None
-                ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                gp_lambda: float, generator: torch.Generator | None = None,
+                gp_rows: int | None = None) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """WGAN-GP critic loss ``D(fake) - D(real) + lambda * GP`` (to be minimized).
 
     Real and fake items go through the critic as one batch (the critic treats items
@@ -175,6 +175,10 @@ def critic_loss(critic, real: torch.Tensor, fake: torch.Tensor, spk: torch.Tenso
     gp_lambda : float
     generator : torch.Generator, optional
         For the interpolation weights.
+    gp_rows : int, optional
+        The penalty over the first ``gp_rows`` items only (``train.gp_fraction``; the
+        items of a batch are drawn at random, so these are a random subset). Default:
+        all ``N``; with ``gp_rows == N`` the result is the same, bit for bit.
 
     Returns
     -------
@@ -185,8 +189,11 @@ def critic_loss(critic, real: torch.Tensor, fake: torch.Tensor, spk: torch.Tenso
         The penalty without lambda (detached).
     """
     n = real.shape[0]
-    x_hat = interpolate(real, fake, generator).requires_grad_(True)
-    gp = gradient_penalty(critic, x_hat, spk)
+    m = n if gp_rows is None else gp_rows
+    if not 1 <= m <= n:
+        raise ValueError(f"critic_loss: gp_rows={gp_rows} for a batch of {n} items")
+    x_hat = interpolate(real[:m], fake[:m], generator).requires_grad_(True)
+    gp = gradient_penalty(critic, x_hat, spk[:m])
     scores = critic(torch.cat([real, fake]), spk.repeat(2))
     s_real, s_fake = scores[:n], scores[n:]
     wdist = s_real.mean() - s_fake.mean()

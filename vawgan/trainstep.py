@@ -100,6 +100,8 @@ class StepRunner:
         self.batch = self.tc.batch_size
         self.unit = sampler.unit
         self.n_units = max(1, self.batch // self.unit)  # critic items per step
+        # items of a critic batch the gradient penalty is taken over (train.gp_fraction)
+        self.gp_rows = max(1, round(self.n_units * self.tc.gp_fraction))
         # adaptive adversarial weight: running sums of |rec| and |adv| since last estimate
         self.adv_w = torch.tensor(self.tc.adv_weight, device=dev)
         self.acc_rec = torch.zeros((), device=dev)
@@ -254,7 +256,7 @@ class StepRunner:
 
     def _critic_update(self, real, fake, spk) -> Metrics:
         loss, wdist, gp = critic_loss(self.critic, real, fake, spk, self.tc.gp_lambda,
-                                      self.gen)
+                                      self.gen, self.gp_rows)
         self.opt_critic.zero_grad(set_to_none=True)
         loss.backward(inputs=self.critic_params)
         self.opt_critic.step()
