@@ -739,6 +739,8 @@ def test_gp_fraction_checked_and_sets_the_penalty_rows(data):
     r = runner_for(cfg, data)
     assert r.n_units == 64 and r.gp_rows == 16
     assert runner_for(tiny_cfg(train={"gp_fraction": 0.001}), data).gp_rows == 1
-    # the default takes every item (the WGAN-GP as published)
-    r1 = runner_for(tiny_cfg(), data)
+    # 1 takes every item (the WGAN-GP as published); the default is a quarter
+    r1 = runner_for(tiny_cfg(train={"gp_fraction": 1.0}), data)
     assert r1.gp_rows == r1.n_units
+    r0 = runner_for(tiny_cfg(), data)
+    assert r0.gp_rows == max(1, round(r0.n_units * 0.25)) < r0.n_units
