@@ -164,7 +164,7 @@ def test_postfilter_moves_toward_target(bundle, audio, kind):
     before, after = utterance_metrics(plain, **kw), utterance_metrics(post, **kw)
     key = f"{kind}_distance"
     assert after[key] < 0.5 * before[key]
-    # by default c1..c4 are left as converted, c5..c39 filtered
+    # by default the orders below DEFAULT_PF_FIRST are left as converted, the rest filtered
     k = DEFAULT_PF_FIRST - 1
     np.testing.assert_array_equal(post.body[:, :k], plain.body[:, :k])
     assert not np.allclose(post.body[mask][:, k:], plain.body[mask][:, k:])

@@ -243,7 +243,7 @@ class Converter:
         Postfilter strength in [0, 1].
     pf_first : int
         First cepstral order the postfilter changes (default
-        :data:`~vawgan.postfilter.DEFAULT_PF_FIRST`: c5..c39; 1 = every order).
+        :data:`~vawgan.postfilter.DEFAULT_PF_FIRST`: c4..c39; 1 = every order).
 
     Raises
     ------
