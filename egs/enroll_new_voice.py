@@ -33,7 +33,10 @@ def main(argv=None) -> int:
     parser.add_argument("--name", default="SLT", help="the new speaker's name")
     parser.add_argument("--n", type=int, default=20, help="recordings to enroll from")
     parser.add_argument("--source", type=Path, default=None, help="sentence to convert")
-    parser.add_argument("--workdir", type=Path, default=Path("enroll_work"))
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="enrollment work folder (default enroll_work/<name>_<n>[_smoke]: "
+                             "one per setting, so a --smoke run and a full run do not "
+                             "meet in one checkpoint)")
     parser.add_argument("--out", type=Path, default=Path("converted_slt.wav"))
     parser.add_argument("--steps", type=int, default=None, help="embedding training steps")
     parser.add_argument("--smoke", action="store_true", help="12 recordings, 200 + 50 adversarial steps")
@@ -43,6 +46,9 @@ def main(argv=None) -> int:
     from vawgan.convert import DEFAULT_MODEL, convert_file
     from vawgan.corpus import collect_audio
     from vawgan.enroll import DEFAULT_ADV_STEPS, DEFAULT_STEPS, enroll
+    from vawgan.train import set_threads
+
+    set_threads(0)  # torch threads as vawgan train uses them (half the cores)
 
     if not args.voice.is_dir():
         print(f"{args.voice}: no recordings of a new voice here; pass --voice DIR. "
@@ -51,6 +57,8 @@ def main(argv=None) -> int:
     n = 12 if args.smoke else args.n
     files = collect_audio(args.voice)[:n]
     base = load_bundle(DEFAULT_MODEL)
+    if args.workdir is None:
+        args.workdir = Path("enroll_work") / f"{args.name}_{n}{'_smoke' if args.smoke else ''}"
     args.workdir.mkdir(parents=True, exist_ok=True)
     info = enroll(base, args.name, files, args.workdir / f"{args.name}.pt", args.workdir,
                   steps=args.steps or (200 if args.smoke else DEFAULT_STEPS),

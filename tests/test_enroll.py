@@ -162,6 +162,22 @@ def test_enroll_refuses_clearly(setup, tmp_path, capsys):
     assert main(["enroll", "--name", "X", "--in", str(root / "new"), "--out",
                  str(base_path), "--model", str(base_path), "--no-progress"]) == 1
     assert "base bundle" in capsys.readouterr().err
+    # torch threads as training sets them (--threads; checked before any work)
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        assert main(["enroll", "--name", "X", "--in", str(root / "new"), "--out",
+                     str(tmp_path / "t.pt"), "--model", str(base_path), "--threads", "-1",
+                     "--no-progress"]) == 1
+        assert "--threads -1" in capsys.readouterr().err and not (tmp_path / "t.pt").exists()
+        assert main(["enroll", "--name", "NEW", "--in", str(root / "new"), "--out",
+                     str(tmp_path / "t.pt"), "--model", str(base_path), "--threads", "1",
+                     "--steps", "5", "--adv-steps", "0", "--min-speech", "2",
+                     "--no-progress"]) == 0
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
 
 
 @pytest.mark.parametrize("model", [{"arch": "conv", "segment": 8},

@@ -54,6 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-speech", type=float, default=MIN_SPEECH_SECONDS,
                         help=f"seconds of speech needed (default {MIN_SPEECH_SECONDS:g})")
     parser.add_argument("--jobs", type=int, default=1, help="parallel analysis threads")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch CPU threads of the training steps (default 0: as vawgan "
+                             "train, max(1, min(4, cores // 2)))")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -62,8 +65,11 @@ def run(args: argparse.Namespace) -> int:
     from ..convert import resolve_model
     from ..corpus import collect_audio
     from ..enroll import enroll
+    from ..train import set_threads
 
     check_jobs(args.jobs)
+    if args.threads < 0:
+        raise VawganError(f"--threads {args.threads}: must be >= 0 (0 = auto)")
     if args.out.suffix != ".pt":
         raise VawganError(f"{args.out}: the output bundle must end in .pt")
     model = resolve_model(args.model)
@@ -72,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
     check_writable(workdir, folder=True)
     files = collect_audio(args.inputs, features=True)
     bundle = load_bundle(model)
+    set_threads(args.threads)
     try:
         info = enroll(bundle, args.name, files, args.out, workdir, steps=args.steps,
                       lr=args.lr, adv_steps=args.adv_steps, adv_weight=args.adv_weight,
