@@ -11,8 +11,8 @@ would; it is also timed with vawgan's thread count to separate that setting from
 rest. vawgan is timed in fp32 and in its default precision ("auto": bf16 matrix
 products where the hardware has them), and with ``--gp-fraction`` < 1 also with the
 gradient penalty over that part of each critic batch (``train.gp_fraction``: fewer
-multiply-adds than the plain loop, a change of the estimator, not of the code's speed). Timings are interleaved rounds, best of each,
-because the machine may be shared. On a machine shared with other jobs, ``--clock cpu``
+multiply-adds than the plain loop, a change of the estimator, not of the code's speed).
+Timings are interleaved rounds, best of each, because the machine may be shared. On a machine shared with other jobs, ``--clock cpu``
 times the CPU time of this process (``time.process_time``: every thread, OpenMP
 spinning included) instead of the wall clock: with one thread it is the work of the
 step itself, whatever else runs beside it.

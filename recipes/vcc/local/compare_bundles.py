@@ -65,9 +65,9 @@ def main(argv=None) -> int:
             feats[spk, utt] = load_features(args.dump / spk / f"{utt}.npz")
         return feats[spk, utt]
 
-    def ensemble(members, f, src, tgt, pf, alpha, first):
+    def ensemble(members, ssts, f, tgt, pf, alpha, first):
         """The members' raw conversions of ``f`` averaged, then postfiltered."""
-        raw = [convert_features(b, f, tgt, speaker_source_stats(b, src)) for b in members]
+        raw = [convert_features(b, f, tgt, sst) for b, sst in zip(members, ssts)]
         body = np.mean([r.mcep[:, 1:] for r in raw], axis=0)
         b0 = members[0]
         body = apply_postfilter(body, b0.stats[tgt], pf, alpha, b0.config.stats.ms_fft,
@@ -90,12 +90,12 @@ def main(argv=None) -> int:
             ratios = []
             for src, tgt in pairs:
                 utts = [u for u in dev.get(src, []) if u in dev.get(tgt, [])]
+                ssts = [speaker_source_stats(b, src) for b in members]
                 if len(members) == 1:
-                    sst = speaker_source_stats(bundle, src)
-                    conv = [convert_features(bundle, get(src, u), tgt, sst, pf, alpha, first)
+                    conv = [convert_features(bundle, get(src, u), tgt, ssts[0], pf, alpha, first)
                             for u in utts]
                 else:
-                    conv = [ensemble(members, get(src, u), src, tgt, pf, alpha, first)
+                    conv = [ensemble(members, ssts, get(src, u), tgt, pf, alpha, first)
                             for u in utts]
                 refs = [get(tgt, u) for u in utts]
                 cmp = [utterance_metrics(c, silence_db=silence_db, ref=r)
