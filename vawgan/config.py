@@ -190,6 +190,10 @@ class ModelConfig:
     #: (the base speakers' rows stay zero, so they convert exactly as before) and learns
     #: the new speaker's row together with its embedding row
     spk_bias: bool = False
+    #: where the decoder sees the speaker embedding: "input" (concatenated with z at
+    #: its input only) or "every" (concatenated with the input of every layer, so that
+    #: each layer can act per speaker; arch "mlp" only)
+    spk_cond: str = "input"
 
     def __post_init__(self):
         if self.arch not in ("mlp", "conv"):
@@ -208,6 +212,10 @@ class ModelConfig:
         for name in ("conv_kernel", "gen_kernel"):
             if getattr(self, name) % 2 == 0:
                 raise ConfigError(f"model.{name}={getattr(self, name)}: must be odd")
+        if self.spk_cond not in ("input", "every"):
+            raise ConfigError(f"model.spk_cond={self.spk_cond!r}: use 'input' or 'every'")
+        if self.spk_cond == "every" and self.arch != "mlp":
+            raise ConfigError("model.spk_cond='every' needs model.arch 'mlp'")
         if not isinstance(self.spk_bias, bool):
             raise ConfigError(f"model.spk_bias={self.spk_bias!r}: use true or false")
         if not 0.0 <= self.leaky_slope < 1.0:
@@ -315,6 +323,11 @@ class TrainConfig:
     #: encoder and the decoder are trained on converted speech too, not only on
     #: reconstruction. 0 = off
     cyc_weight: float = 0.0
+    #: frequency-warp augmentation of the encoder's input: each training frame's
+    #: encoder input is warped by a random all-pass constant in [-warp, warp] (formants
+    #: moved up or down, as between vocal tracts; :mod:`vawgan.warp`) while the decoder
+    #: reconstructs the frame as spoken. 0 = off
+    warp: float = 0.0
 
     def __post_init__(self):
         for f in dataclasses.fields(self):
@@ -336,6 +349,8 @@ class TrainConfig:
         for name in ("kl_weight", "gp_lambda", "adv_weight", "spk_adv_weight", "cyc_weight"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"train.{name}={getattr(self, name)}: must be >= 0")
+        if not 0 <= self.warp < 0.5:
+            raise ConfigError(f"train.warp={self.warp}: must be in [0, 0.5)")
         if not 0 < self.gp_fraction <= 1:
             raise ConfigError(f"train.gp_fraction={self.gp_fraction}: must be in (0, 1]")
         if self.adv_balance not in ("fixed", "adaptive"):
