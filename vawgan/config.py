@@ -190,10 +190,6 @@ class ModelConfig:
     #: (the base speakers' rows stay zero, so they convert exactly as before) and learns
     #: the new speaker's row together with its embedding row
     spk_bias: bool = False
-    #: where the decoder sees the speaker embedding: "input" (concatenated with z at
-    #: its input only) or "every" (concatenated with the input of every layer, so that
-    #: each layer can act per speaker; arch "mlp" only)
-    spk_cond: str = "input"
 
     def __post_init__(self):
         if self.arch not in ("mlp", "conv"):
@@ -212,10 +208,6 @@ class ModelConfig:
         for name in ("conv_kernel", "gen_kernel"):
             if getattr(self, name) % 2 == 0:
                 raise ConfigError(f"model.{name}={getattr(self, name)}: must be odd")
-        if self.spk_cond not in ("input", "every"):
-            raise ConfigError(f"model.spk_cond={self.spk_cond!r}: use 'input' or 'every'")
-        if self.spk_cond == "every" and self.arch != "mlp":
-            raise ConfigError("model.spk_cond='every' needs model.arch 'mlp'")
         if not isinstance(self.spk_bias, bool):
             raise ConfigError(f"model.spk_bias={self.spk_bias!r}: use true or false")
         if not 0.0 <= self.leaky_slope < 1.0:

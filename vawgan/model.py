@@ -56,49 +56,6 @@ def _mlp(n_in: int, hidden: int, n_layers: int, n_out: int, slope: float,
     return nn.Sequential(*layers)
 
 
-class CondMLP(nn.Module):
-    """An MLP whose every layer (hidden and output) also sees a conditioning vector.
-
-    Layer i maps ``[h_{i-1}, e]`` (the layer below and the condition concatenated)
-    through a linear map, and a LeakyReLU except at the output.
-
-    Parameters
-    ----------
-    n_in, n_cond, hidden, n_layers, n_out : int
-    slope : float
-    """
-
-    def __init__(self, n_in: int, n_cond: int, hidden: int, n_layers: int, n_out: int,
-                 slope: float):
-        super().__init__()
-        dims = [n_in] + [hidden] * n_layers
-        self.layers = nn.ModuleList(nn.Linear(d + n_cond, hidden) for d in dims[:-1])
-        self.out = nn.Linear(dims[-1] + n_cond, n_out)
-        self.act = nn.LeakyReLU(slope)
-
-    def forward(self, x: torch.Tensor, e: torch.Tensor,
-                first_bias: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """
-        Parameters
-        ----------
-        x : Tensor, shape (..., n_in)
-        e : Tensor, shape (..., n_cond)
-        first_bias : Tensor, shape (..., hidden), optional
-            Added to the first layer's pre-activation.
-
-        Returns
-        -------
-        Tensor, shape (..., n_out)
-        """
-        h = x
-        for i, lin in enumerate(self.layers):
-            a = lin(torch.cat([h, e], dim=-1))
-            if i == 0 and first_bias is not None:
-                a = a + first_bias
-            h = self.act(a)
-        return self.out(torch.cat([h, e], dim=-1))
-
-
 def gather_windows(frames: torch.Tensor, rows: torch.Tensor, first: torch.Tensor,
                    last: torch.Tensor, context: int) -> torch.Tensor:
     """Encoder inputs: for each row r, frames r-k..r+k concatenated, clamped to [first, last].
@@ -316,11 +273,7 @@ class Decoder(nn.Module):
         self.embed = nn.Embedding(n_speakers, cfg.spk_dim)
         n_out = 2 * n_dims if self.variance == "frame" else n_dims
         self.temporal = cfg.arch == "conv"
-        self.every = cfg.spk_cond == "every"
-        if self.every:
-            self.net = CondMLP(cfg.z_dim, cfg.spk_dim, cfg.hidden, cfg.n_layers, n_out,
-                               cfg.leaky_slope)
-        elif self.temporal:
+        if self.temporal:
             self.net = TemporalMLP(cfg.z_dim + cfg.spk_dim, cfg.hidden, n_out,
                                    [cfg.gen_kernel // 2] * cfg.n_layers, cfg.leaky_slope)
         else:
@@ -356,19 +309,13 @@ class Decoder(nn.Module):
         e = self.embed(spk)
         if self.temporal:
             e = e[:, None, :].expand(-1, z.shape[1], -1)
-        bias = None if self.spk_bias is None else self.spk_bias(spk)
-        if self.every:
-            h = self.net(z, e, bias)
-        elif bias is None:
-            h = self.net(torch.cat([z, e], dim=-1))
+        inp = torch.cat([z, e], dim=-1)
+        if self.spk_bias is None:
+            h = self.net(inp)
         elif self.temporal:
-            h = self.net(torch.cat([z, e], dim=-1), first_bias=bias[:, None, :])
+            h = self.net(inp, first_bias=self.spk_bias(spk)[:, None, :])
         else:
-            h = self.net[1:](self.net[0](torch.cat([z, e], dim=-1)) + bias)
-        return self._output(h)
-
-    def _output(self, h: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        """The network's output ``h`` split into mean and bounded log-variance."""
+            h = self.net[1:](self.net[0](inp) + self.spk_bias(spk))
         if self.variance == "frame":
             mean, lv = h[..., :self.n_dims], h[..., self.n_dims:]
         elif self.variance == "learned":
