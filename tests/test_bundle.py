@@ -96,6 +96,18 @@ def test_round_trip(saved):
     assert {META, GRAPH, DIGEST} <= names
 
 
+def test_round_trip_of_the_vocoder_gv_ratio(saved, tmp_path):
+    """A speaker's optional ``gv_resynth_ratio`` is stored and read back; speakers
+    without it load without it."""
+    path, model, cfg, stats = saved
+    stats = dict(stats, TM1=dict(stats["TM1"], gv_resynth_ratio=np.linspace(0.9, 1.1, 39)))
+    p = tmp_path / "ratio.pt"
+    save_bundle(p, model=model, config=cfg, speakers=SPEAKERS, stats=stats, kind="vawgan")
+    b = load_bundle(p)
+    np.testing.assert_array_equal(b.stats["TM1"].gv_resynth_ratio, np.linspace(0.9, 1.1, 39))
+    assert b.stats["SF1"].gv_resynth_ratio is None
+
+
 def test_convert_body_contract(saved):
     path, model, cfg, stats = saved
     b = load_bundle(path)

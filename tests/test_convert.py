@@ -177,6 +177,24 @@ def test_postfilter_moves_toward_target(bundle, audio, kind):
     assert not np.allclose(half.body, post.body) and not np.allclose(half.body, plain.body)
 
 
+def test_gv_postfilter_aims_at_the_gv_synthesis_turns_into_the_natural_one(bundle, audio,
+                                                                           monkeypatch):
+    """With the target's ``gv_resynth_ratio`` measured, the converted features get
+    ``gv / gv_resynth_ratio``; without it, ``gv``."""
+    import dataclasses
+
+    from vawgan.metrics import global_variance
+
+    feats, _ = analyze_file(audio / "src.wav", bundle.config.feature)
+    mask = feats.nonsilent(bundle.config.feature.silence_db)
+    st = bundle.stats["TGT"]
+    assert st.gv_resynth_ratio is None
+    ratio = np.linspace(0.7, 1.3, st.dim)
+    monkeypatch.setitem(bundle.stats, "TGT", dataclasses.replace(st, gv_resynth_ratio=ratio))
+    post = convert.convert_features(bundle, feats, "TGT", postfilter="gv", pf_first=1)
+    np.testing.assert_allclose(global_variance(post.body[mask]), st.gv / ratio, rtol=1e-6)
+
+
 def test_postfilter_arguments_checked(bundle, audio):
     feats, _ = analyze_file(audio / "src.wav", bundle.config.feature)
     with pytest.raises(ValueError, match="postfilter must be one of"):

@@ -188,3 +188,78 @@ def test_stats_command_errors(dump, tmp_path, capsys):
     rc = main(["stats", "--dump", str(dump), "--out", str(out), "--no-progress"])
     err = capsys.readouterr().err
     assert rc == 1 and "100001.npz" in err and "corrupt" in err
+
+
+# ---------------------------------------------------------------------- vocoder GV ratio
+def _voice(seed: int, seconds: float = 1.2, fs: int = 16000) -> np.ndarray:
+    """A pulse train through two resonances with a drifting pitch: WORLD-analysable."""
+    from scipy.signal import lfilter
+
+    rng = np.random.default_rng(seed)
+    n = int(seconds * fs)
+    f0 = 120.0 * (1 + 0.2 * np.sin(2 * np.pi * 1.5 * np.arange(n) / fs + seed))
+    phase = np.cumsum(f0 / fs)
+    x = (np.diff(np.floor(phase), prepend=0.0) > 0).astype(float) + 0.01 * rng.normal(size=n)
+    for fc, bw in ((500.0 + 100 * seed, 80.0), (1500.0, 120.0)):
+        r = np.exp(-np.pi * bw / fs)
+        x = lfilter([1.0], [1.0, -2 * r * np.cos(2 * np.pi * fc / fs), r * r], x)
+    return 0.5 * x / np.max(np.abs(x))
+
+
+def test_gv_resynth_ratio_is_the_vocoders_gv_change(tmp_path):
+    """The ratio compute_speaker_stats stores is GV(re-analysed resynthesis) / GV(natural)
+    over the first ``resynth_utts`` utterances, the same as the files that
+    ``vawgan analysis-synthesis`` writes give when analysed again."""
+    import soundfile as sf
+
+    from vawgan.anasyn import analysis_synthesis, resynthesis_bodies
+    from vawgan.features import analyze, analyze_file
+    from vawgan.metrics import global_variance
+
+    feats = [analyze(_voice(i), 16000, CFG) for i in range(3)]
+    st = compute_speaker_stats(feats, ms_fft=32, resynth_utts=2, feature_config=CFG, jobs=2)
+    assert st.gv_resynth_ratio.shape == (39,)
+    assert compute_speaker_stats(feats, ms_fft=32).gv_resynth_ratio is None
+    nat, res = [], []
+    for i in range(2):  # the file path: write, resynthesize to a file, analyse that file
+        sf.write(tmp_path / f"{i}.wav", _voice(i), 16000, subtype="FLOAT")
+        analysis_synthesis(tmp_path / f"{i}.wav", tmp_path / f"{i}_re.wav", CFG, metrics=False)
+        nat.append(stat_frames(analyze_file(tmp_path / f"{i}.wav", CFG)[0], CFG.silence_db))
+        res.append(stat_frames(analyze_file(tmp_path / f"{i}_re.wav", CFG)[0], CFG.silence_db))
+    files_ratio = global_variance(res) / global_variance(nat)
+    # the same up to the 16-bit quantization of the written resynthesis
+    np.testing.assert_allclose(np.log10(st.gv_resynth_ratio), np.log10(files_ratio), atol=0.02)
+    assert np.abs(np.log10(st.gv_resynth_ratio)).max() > 0.01  # the vocoder does change GV
+    a, b = resynthesis_bodies(feats[:2], CFG)
+    np.testing.assert_allclose(st.gv_resynth_ratio, global_variance(b) / global_variance(a))
+
+
+def test_gv_resynth_ratio_round_trip_and_postfilter_target(tmp_path):
+    st = compute_speaker_stats([fake_features(1), fake_features(2)], ms_fft=32)
+    assert st.gv_resynth_ratio is None and "gv_resynth_ratio" not in st.to_dict()
+    np.testing.assert_array_equal(st.postfilter_target("gv"), st.gv)
+    d = st.to_dict()
+    d["gv_resynth_ratio"] = np.linspace(0.8, 1.2, 39).tolist()
+    st2 = SpeakerStats.from_dict(d)
+    np.testing.assert_allclose(st2.postfilter_target("gv"), st.gv / np.linspace(0.8, 1.2, 39))
+    np.testing.assert_array_equal(st2.postfilter_target("ms"), st.ms)
+    p = tmp_path / "stats.json"
+    save_stats(p, {"A": st2, "B": st}, {}, 32)
+    loaded = load_stats(p)
+    np.testing.assert_array_equal(loaded["A"].gv_resynth_ratio, st2.gv_resynth_ratio)
+    assert loaded["B"].gv_resynth_ratio is None  # statistics made before it load as they were
+    for bad, msg in (([1.0] * 3, "gv_resynth_ratio has shape"),
+                     ([0.0] * 39, "gv_resynth_ratio must be finite and > 0")):
+        with pytest.raises(ValueError, match=msg):
+            SpeakerStats.from_dict(dict(d, gv_resynth_ratio=bad))
+    with pytest.raises(ValueError, match="kind"):
+        st.postfilter_target("none")
+
+
+def test_stats_resynth_utts_config_checked():
+    from vawgan.config import Config
+    from vawgan.errors import ConfigError
+
+    assert Config().stats.resynth_utts == 10
+    with pytest.raises(ConfigError, match="resynth_utts"):
+        Config.from_dict({"stats": {"resynth_utts": -1}})

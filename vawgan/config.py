@@ -148,10 +148,17 @@ class StatsConfig:
     """Per-speaker statistics (``vawgan stats``)."""
 
     ms_fft: int = 256  #: modulation-spectrum FFT length in frames (256 x 5 ms = 1.28 s)
+    #: utterances per speaker resynthesized through WORLD and analysed again to measure
+    #: how the vocoder changes the speaker's GV (``gv_resynth_ratio``): the GV postfilter
+    #: aims at the features' GV that synthesis turns into the speaker's. 0 = not measured
+    #: (the postfilter aims at the natural GV itself)
+    resynth_utts: int = 10
 
     def __post_init__(self):
         if self.ms_fft < 2:
             raise ConfigError(f"stats.ms_fft={self.ms_fft}: must be an FFT length >= 2 frames")
+        if self.resynth_utts < 0:
+            raise ConfigError(f"stats.resynth_utts={self.resynth_utts}: must be >= 0")
 
 
 @dataclass

@@ -193,7 +193,8 @@ def apply_postfilter(body: np.ndarray, target_stats, kind: str, alpha: float = 1
     ----------
     body : ndarray, shape (T, M)
     target_stats : SpeakerStats
-        Provides ``gv`` (M,) and ``ms`` (F, M).
+        Its :meth:`~vawgan.stats.SpeakerStats.postfilter_target`: ``gv`` (M,) over
+        ``gv_resynth_ratio`` when measured, ``ms`` (F, M).
     kind : {"none", "gv", "ms"}
     alpha : float
         Strength in [0, 1] (1 = match the target fully).
@@ -216,7 +217,7 @@ def apply_postfilter(body: np.ndarray, target_stats, kind: str, alpha: float = 1
     --------
     vawgan.postfilter.postfilter_body : the computation, on the statistic itself.
     """
-    natural = getattr(target_stats, kind) if kind in POSTFILTERS[1:] else None
+    natural = target_stats.postfilter_target(kind) if kind in POSTFILTERS[1:] else None
     return postfilter_body(body, kind, natural, alpha, ms_fft, mask, inplace, first)
 
 

@@ -277,7 +277,7 @@ def enroll(bundle, name: str, files: Sequence[PathLike], out: PathLike, workdir:
             f"({len(failed)} left out); enrollment needs at least {min_speech:g} s "
             f"(about 10 sentences)", failed)
     stats = compute_speaker_stats(list(feats.values()), cfg.feature.silence_db,
-                                  cfg.stats.ms_fft)
+                                  cfg.stats.ms_fft, cfg.stats.resynth_utts, cfg.feature)
     voiced = np.concatenate([f.f0[f.f0 > 0] for f in feats.values()])
     f0_range = propose_f0_range(voiced) if len(voiced) >= 10 else None
 

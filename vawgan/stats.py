@@ -14,7 +14,13 @@ split: the dev sentences 100151-100162 never enter statistics):
 * ``ms`` (ms_fft//2+1, 39): modulation spectrum in dB, the mean over utterances of
   each utterance's log-power MS of c1..c39 over its non-silent frames
   (:func:`vawgan.metrics.modulation_spectrum`, Takamichi et al. 2016);
-* ``n_utts``, ``n_frames`` (non-silent frames used).
+* ``n_utts``, ``n_frames`` (non-silent frames used);
+* ``gv_resynth_ratio`` (39,), optional: how WORLD analysis-synthesis changes the GV
+  of this speaker's speech, ``GV(re-analysed resynthesis) / GV(natural)`` over the
+  first ``stats.resynth_utts`` utterances (:func:`vawgan.anasyn.resynthesis_bodies`).
+  The GV postfilter aims at ``gv / gv_resynth_ratio`` (:meth:`SpeakerStats.postfilter_target`),
+  so that the *waveform* a user gets, analysed again, has the speaker's GV: on VCC2016
+  the vocoder raises the GV of c5..c39 by up to 0.06 in log10, more for female voices.
 
 The GV and MS of *any* set of utterances (a speaker here; a converted system and its
 natural references in ``vawgan evaluate``, ``vawgan report`` and the recipe) come from
@@ -25,7 +31,7 @@ File format (``stats.json``, written atomically)::
 
     {"format": "vawgan-stats", "version": 1, "feature_config": {...}, "ms_fft": 256,
      "speakers": {"SF1": {"n_utts", "n_frames", "mcep_mean", "mcep_std", "lf0_mean",
-                          "lf0_std", "c0_mean", "c0_std", "gv", "ms"}}}
+                          "lf0_std", "c0_mean", "c0_std", "gv", "ms"[, "gv_resynth_ratio"]}}}
 
 Utterance lists for ``--utts-file``: one ``speaker/utt`` per line (``#`` comments
 and blank lines ignored; :func:`vawgan.corpus.read_utt_list`), as written by
@@ -52,6 +58,7 @@ VERSION = 1
 _VECTORS = ("mcep_mean", "mcep_std", "gv")
 _SCALARS = ("lf0_mean", "lf0_std", "c0_mean", "c0_std")
 _FIELDS = ("n_utts", "n_frames") + _VECTORS + _SCALARS + ("ms",)
+_OPTIONAL = ("gv_resynth_ratio",)  #: absent from statistics made before it existed
 
 
 
@@ -69,6 +76,9 @@ class SpeakerStats:
     c0_std: float  #: its standard deviation
     gv: np.ndarray  #: (D,) global variance
     ms: np.ndarray  #: (ms_fft//2+1, D) mean log-power modulation spectrum, dB
+    #: (D,) GV of the WORLD analysis-synthesis of some of the utterances over their own
+    #: GV (None: not measured; the GV postfilter then aims at ``gv``)
+    gv_resynth_ratio: Optional[np.ndarray] = None
 
     def __post_init__(self):
         self.check()
@@ -98,6 +108,13 @@ class SpeakerStats:
             raise ValueError(f"{where}: standard deviations must be > 0")
         if np.any(self.gv <= 0):
             raise ValueError(f"{where}: gv must be > 0")
+        if self.gv_resynth_ratio is not None:
+            r = np.asarray(self.gv_resynth_ratio, dtype=np.float64)
+            if r.shape != d:
+                raise ValueError(f"{where}: gv_resynth_ratio has shape {r.shape}, expected {d}")
+            if not np.all(np.isfinite(r)) or np.any(r <= 0):
+                raise ValueError(f"{where}: gv_resynth_ratio must be finite and > 0")
+            self.gv_resynth_ratio = r
         for k in ("n_utts", "n_frames"):
             v = getattr(self, k)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
@@ -108,6 +125,18 @@ class SpeakerStats:
     def dim(self) -> int:
         return int(self.mcep_mean.shape[0])
 
+    def postfilter_target(self, kind: str) -> np.ndarray:
+        """The statistic the ``kind`` postfilter pulls a conversion's features toward.
+
+        "gv": ``gv / gv_resynth_ratio`` when the ratio was measured (the features' GV
+        that WORLD synthesis turns into the speaker's GV), else ``gv``; "ms": ``ms``.
+        """
+        if kind not in ("gv", "ms"):
+            raise ValueError(f"postfilter_target: kind must be 'gv' or 'ms', got {kind!r}")
+        if kind == "gv" and self.gv_resynth_ratio is not None:
+            return self.gv / self.gv_resynth_ratio
+        return getattr(self, kind)
+
     def to_dict(self) -> Dict[str, Any]:
         """JSON-ready dict (lists of floats)."""
         out: Dict[str, Any] = {"n_utts": self.n_utts, "n_frames": self.n_frames}
@@ -116,7 +145,9 @@ class SpeakerStats:
         for k in _SCALARS:
             out[k] = getattr(self, k)
         out["ms"] = self.ms.tolist()
-        return {k: out[k] for k in _FIELDS}
+        if self.gv_resynth_ratio is not None:
+            out["gv_resynth_ratio"] = self.gv_resynth_ratio.tolist()
+        return {k: out[k] for k in _FIELDS + _OPTIONAL if k in out}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], where: str = "speaker stats") -> "SpeakerStats":
@@ -126,13 +157,15 @@ class SpeakerStats:
         missing = [k for k in _FIELDS if k not in d]
         if missing:
             raise ValueError(f"{where}: missing {missing[0]}")
-        unknown = sorted(set(d) - set(_FIELDS))
+        unknown = sorted(set(d) - set(_FIELDS) - set(_OPTIONAL))
         if unknown:
             raise ValueError(f"{where}: unknown key {unknown[0]}")
         kw = dict(d)
+        kw.setdefault("gv_resynth_ratio", None)
         try:
-            for k in _VECTORS + ("ms",):
-                kw[k] = np.asarray(d[k], dtype=np.float64)
+            for k in _VECTORS + ("ms",) + _OPTIONAL:
+                if kw[k] is not None:
+                    kw[k] = np.asarray(d[k], dtype=np.float64)
         except (TypeError, ValueError):
             raise ValueError(f"{where}: {k} is not a numeric array") from None
         obj = cls.__new__(cls)
@@ -189,7 +222,8 @@ def set_gv_ms(bodies: Sequence[np.ndarray], ms_fft: int = 256) -> Tuple[np.ndarr
 
 
 def compute_speaker_stats(feats_list: Iterable, silence_db: float = -20.0,
-                          ms_fft: int = 256) -> SpeakerStats:
+                          ms_fft: int = 256, resynth_utts: int = 0,
+                          feature_config=None, jobs: int = 1) -> SpeakerStats:
     """Statistics of one speaker's utterances.
 
     Parameters
@@ -200,6 +234,13 @@ def compute_speaker_stats(feats_list: Iterable, silence_db: float = -20.0,
         Frames below ``mean power + silence_db`` are left out (:meth:`Features.nonsilent`).
     ms_fft : int
         Modulation-spectrum FFT length in frames.
+    resynth_utts : int
+        Measure ``gv_resynth_ratio`` on the first this many utterances (WORLD synthesis
+        and analysis of each, :func:`vawgan.anasyn.resynthesis_bodies`); 0 = not measured.
+    feature_config : FeatureConfig, optional
+        The analysis settings of that re-analysis (default ``FeatureConfig()``).
+    jobs : int
+        Threads for the resynthesis.
 
     Returns
     -------
@@ -229,11 +270,19 @@ def compute_speaker_stats(feats_list: Iterable, silence_db: float = -20.0,
     if lf0.size < 2:
         raise ValueError("compute_speaker_stats: fewer than 2 voiced frames")
     gv, ms = set_gv_ms(bodies, ms_fft)
+    ratio = None
+    if resynth_utts > 0:
+        from .anasyn import resynthesis_bodies
+        from .metrics import global_variance
+
+        some = feats_list[:resynth_utts]
+        natural, resyn = resynthesis_bodies(some, feature_config, jobs)
+        ratio = global_variance(resyn) / global_variance(natural)
     return SpeakerStats(n_utts=len(bodies), n_frames=int(body.shape[0]),
                         mcep_mean=body.mean(axis=0), mcep_std=body.std(axis=0),
                         lf0_mean=float(lf0.mean()), lf0_std=float(lf0.std()),
                         c0_mean=float(c0.mean()), c0_std=float(c0.std()),
-                        gv=gv, ms=ms)
+                        gv=gv, ms=ms, gv_resynth_ratio=ratio)
 
 
 # --------------------------------------------------------------------------- files
@@ -314,8 +363,11 @@ def load_stats(path: PathLike) -> Dict[str, SpeakerStats]:
 
 # --------------------------------------------------------------------------- a dump
 def dump_stats(dump: PathLike, cfg=None, speakers=None, utts=None, exclude_utts=None,
-               progress: bool = True) -> Dict[str, SpeakerStats]:
+               progress: bool = True, jobs: int = 1) -> Dict[str, SpeakerStats]:
     """Statistics of every speaker of a dump (selection as in :func:`vawgan.extract.iter_dump`).
+
+    ``jobs`` threads resynthesize the utterances ``gv_resynth_ratio`` is measured on
+    (``cfg.stats.resynth_utts`` per speaker).
 
     Each feature file must be compatible with ``cfg.feature`` (FeatureError otherwise).
     """
@@ -338,7 +390,8 @@ def dump_stats(dump: PathLike, cfg=None, speakers=None, utts=None, exclude_utts=
     out = {}
     for spk, fl in by_spk.items():
         try:
-            out[spk] = compute_speaker_stats(fl, cfg.feature.silence_db, cfg.stats.ms_fft)
+            out[spk] = compute_speaker_stats(fl, cfg.feature.silence_db, cfg.stats.ms_fft,
+                                             cfg.stats.resynth_utts, cfg.feature, jobs)
         except ValueError as e:
             raise StatsError(f"{Path(dump) / spk}: {e}") from None
     return out

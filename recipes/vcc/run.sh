@@ -123,7 +123,8 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
     stage_begin
     log "stage 2: statistics of the training split -> $stats"
     mkdir -p "$(dirname "$stats")"
-    vawgan stats --dump "$feats" --utts-file "$data/train.list" --config "$conf" --out "$stats"
+    vawgan stats --dump "$feats" --utts-file "$data/train.list" --config "$conf" --out "$stats" \
+        --jobs "$jobs"
     stage_end 2_stats
 fi
 

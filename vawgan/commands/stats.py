@@ -20,6 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="utterance ids or ranges to leave out, e.g. 100151-100162")
     parser.add_argument("--speakers", nargs="+", metavar="SPK", help="only these speakers")
     parser.add_argument("--config", help="YAML config (feature and stats sections)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="threads resynthesizing the utterances stats.resynth_utts names "
+                             "(-1 = all cores)")
     parser.add_argument("--no-progress", action="store_true")
 
 
@@ -33,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
         exclude = parse_utt_spec(args.exclude_utts or [])
     except ValueError as e:
         raise VawganError(f"--exclude-utts: {e}") from None
-    stats = dump_stats(args.dump, cfg, args.speakers, utts, exclude, not args.no_progress)
+    stats = dump_stats(args.dump, cfg, args.speakers, utts, exclude, not args.no_progress,
+                       jobs=args.jobs)
     save_stats(args.out, stats, asdict(cfg.feature), cfg.stats.ms_fft)
     for spk, s in sorted(stats.items()):
         print(f"{spk}: {s.n_utts} utts, {s.n_frames} frames, "
