@@ -606,28 +606,6 @@ def test_speaker_adversarial_classifier_learns_and_resumes(tmp_path, data):
         assert torch.equal(a, c)
 
 
-def test_train_warp_config_checked():
-    for bad in (-0.01, 0.5):
-        with pytest.raises(ConfigError, match="train.warp"):
-            tiny_cfg(train={"warp": bad})
-
-
-def test_training_with_warp_encodes_warped_frames_and_resumes(tmp_path, data):
-    """The encoder's input is warped (the reconstruction target is not), both phases
-    train, and a resumed run ends with the same weights."""
-    cfg = tiny_cfg(model={"context": 1}, train={"warp": 0.05, "vae_steps": 10, "gan_steps": 4})
-    r = runner_for(cfg, data)
-    assert r.warp is not None and runner_for(tiny_cfg(), data).warp is None
-    x, spk, xin, _ = r.sampler.vae_batch(16)
-    assert xin.shape == (16, 3 * 39) and not torch.allclose(r._warped(xin, spk), xin)
-    t = Trainer(cfg, data, tmp_path / "a", progress=False)
-    t.fit()
-    h = _history(tmp_path / "a")
-    assert {x["phase"] for x in h} == {1, 2, 3}
-    assert all(np.isfinite(x["rec"]) for x in h if "rec" in x)
-    _assert_same_weights(t, _resumed(cfg, data, tmp_path / "b", 7))
-
-
 # ---------------------------------------------------------------------- precision
 def test_precision_auto_follows_cpu_flags(tmp_path, monkeypatch):
     """"auto" takes bf16 only where the CPU has native bf16 instructions: oneDNN's check

@@ -322,11 +322,6 @@ class TrainConfig:
     #: encoder and the decoder are trained on converted speech too, not only on
     #: reconstruction. 0 = off
     cyc_weight: float = 0.0
-    #: frequency-warp augmentation of the encoder's input: each training frame's
-    #: encoder input is warped by a random all-pass constant in [-warp, warp] (formants
-    #: moved up or down, as between vocal tracts; :mod:`vawgan.warp`) while the decoder
-    #: reconstructs the frame as spoken. 0 = off
-    warp: float = 0.0
 
     def __post_init__(self):
         for f in dataclasses.fields(self):
@@ -348,8 +343,6 @@ class TrainConfig:
         for name in ("kl_weight", "gp_lambda", "adv_weight", "spk_adv_weight", "cyc_weight"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"train.{name}={getattr(self, name)}: must be >= 0")
-        if not 0 <= self.warp < 0.5:
-            raise ConfigError(f"train.warp={self.warp}: must be in [0, 0.5)")
         if not 0 < self.gp_fraction <= 1:
             raise ConfigError(f"train.gp_fraction={self.gp_fraction}: must be in (0, 1]")
         if self.adv_balance not in ("fixed", "adaptive"):

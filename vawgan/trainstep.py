@@ -90,13 +90,6 @@ class StepRunner:
             self.cls_params = list(self.spk_cls.parameters())
             self.opt_cls = torch.optim.Adam(self.cls_params, lr=self.tc.lr_enc, **kw)
         self.adv_mean = self.tc.adv_input == "mean"
-        # frequency-warp augmentation of the encoder's input (train.warp)
-        self.warp = None
-        if self.tc.warp > 0:
-            from .warp import WarpAugment
-
-            d = sampler.data
-            self.warp = WarpAugment(self.tc.warp, d.stats, d.speakers, dev)
         if self.tc.cyc_weight > 0 and model.n_speakers < 2:
             from .errors import ConfigError
 
@@ -181,13 +174,8 @@ class StepRunner:
         return out.float()
 
     # ------------------------------------------------------------------ pieces
-    def _warped(self, xin: torch.Tensor, spk: torch.Tensor) -> torch.Tensor:
-        """The encoder's input of a VAE batch: ``xin``, frequency-warped with
-        ``train.warp`` (the reconstruction target stays the frame as spoken)."""
-        return xin if self.warp is None else self.warp(xin, spk, self.gen)
-
     def _vae_terms(self, x: torch.Tensor, spk: torch.Tensor, xin: torch.Tensor, mask=None):
-        mu, lv = self.enc(self._warped(xin, spk))
+        mu, lv = self.enc(xin)
         z = reparameterize(mu, lv, self.gen)
         mean, dlv = self.dec(z, spk)
         rec = gaussian_nll(x, mean, dlv, self.rec_w, mask)
@@ -319,9 +307,9 @@ class StepRunner:
         n, L, Din = src.shape
         B, D = x.shape[0], x.shape[-1]
         if self.segments:  # arch "conv": VAE segments and source units are sequences
-            enc_in, dec_spk = torch.cat([self._warped(xin, spk), src]), torch.cat([spk, tgt])
+            enc_in, dec_spk = torch.cat([xin, src]), torch.cat([spk, tgt])
         else:
-            enc_in = torch.cat([self._warped(xin, spk), src.reshape(n * L, Din)])
+            enc_in = torch.cat([xin, src.reshape(n * L, Din)])
             dec_spk = torch.cat([spk, tgt.repeat_interleave(L)])
         mu_all, lv_all = self.enc(enc_in)
         z_all = reparameterize(mu_all, lv_all, self.gen)
