@@ -43,7 +43,9 @@ POSTFILTERS = ("none", "gv", "ms")
 #: distance 0.006 higher; with the shipped model (speaker-adversarial weight 10, which
 #: leaves c1..c4 further below natural) c4..c39 keeps the waveform-level GVD of the dev
 #: headline pairs within 0.05: 7.15 dB / 0.049 (from c3: 7.19 / 0.049; from c5, the same
-#: configuration with the penalty on every item: 7.13 / 0.053) (docs/results.md)
+#: configuration with the penalty on every item: 7.13 / 0.053); aimed through the vocoder
+#: (the target's ``gv_resynth_ratio``) c4..c39 gave 7.10 / 0.044, c5..c39 0.01 dB less
+#: for a GVD 0.002 higher, not worth the margin (docs/results.md)
 DEFAULT_PF_FIRST = 4
 #: variances below this are treated as zero (a constant dimension is left as is)
 _VAR_FLOOR = 1e-12
