@@ -212,9 +212,10 @@ def test_gv_resynth_ratio_is_the_vocoders_gv_change(tmp_path):
     ``vawgan analysis-synthesis`` writes give when analysed again."""
     import soundfile as sf
 
-    from vawgan.anasyn import analysis_synthesis, resynthesis_bodies
+    from vawgan.anasyn import analysis_synthesis
     from vawgan.features import analyze, analyze_file
     from vawgan.metrics import global_variance
+    from vawgan.stats import resynthesis_bodies
 
     feats = [analyze(_voice(i), 16000, CFG) for i in range(3)]
     st = compute_speaker_stats(feats, ms_fft=32, resynth_utts=2, feature_config=CFG, jobs=2)

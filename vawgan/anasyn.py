@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
-
-import numpy as np
+from typing import Any, Dict, Optional, Sequence
 
 from .audio import check_output_path
 from .config import FeatureConfig
@@ -103,50 +101,6 @@ def analysis_synthesis(in_path: PathLike, out_path: PathLike,
         "vuv_error": m["vuv_error"],
         "n_aligned": m["n_frames"],
     }
-
-
-def resynthesis_bodies(feats_list: Sequence, cfg: Optional[FeatureConfig] = None,
-                       jobs: int = 1) -> Tuple[List[np.ndarray], List[np.ndarray]]:
-    """The non-silent c1..cM of utterances and of their analysis-synthesis.
-
-    Each utterance's features go through WORLD synthesis (:func:`vawgan.features.synthesize`,
-    as a conversion's output does) and the signal is analysed again
-    (:func:`vawgan.features.analyze`), in memory. Both sides select their frames with
-    :func:`vawgan.stats.stat_frames`, so that statistics of the two lists compare the
-    vocoder's effect alone (the speaker's ``gv_resynth_ratio``).
-
-    Parameters
-    ----------
-    feats_list : sequence of Features
-    cfg : FeatureConfig, optional
-        Analysis settings of the re-analysis (default ``FeatureConfig()``); its rate must
-        be the features' rate.
-    jobs : int
-        Threads (WORLD releases the GIL).
-
-    Returns
-    -------
-    natural, resynthesized : list of ndarray, each (T_i', M)
-        Utterances with fewer than 2 non-silent frames on either side are left out of
-        both.
-    """
-    from joblib import Parallel, delayed
-
-    from .features import analyze, synthesize
-    from .parallel import worker_count
-    from .stats import stat_frames
-
-    cfg = cfg or FeatureConfig()
-
-    def one(f):
-        return stat_frames(f, cfg.silence_db), stat_frames(
-            analyze(synthesize(f), f.fs, cfg, check=False), cfg.silence_db)
-
-    feats_list = list(feats_list)
-    n = worker_count(jobs, len(feats_list)) if feats_list else 1
-    pairs = Parallel(n_jobs=n, backend="threading")(delayed(one)(f) for f in feats_list)
-    kept = [(a, b) for a, b in pairs if len(a) >= 2 and len(b) >= 2]
-    return [a for a, _ in kept], [b for _, b in kept]
 
 
 def analysis_synthesis_batch(files: Sequence[PathLike], out: PathLike,

@@ -17,7 +17,7 @@ split: the dev sentences 100151-100162 never enter statistics):
 * ``n_utts``, ``n_frames`` (non-silent frames used);
 * ``gv_resynth_ratio`` (39,), optional: how WORLD analysis-synthesis changes the GV
   of this speaker's speech, ``GV(re-analysed resynthesis) / GV(natural)`` over the
-  first ``stats.resynth_utts`` utterances (:func:`vawgan.anasyn.resynthesis_bodies`).
+  first ``stats.resynth_utts`` utterances (:func:`resynthesis_bodies`).
   The GV postfilter aims at ``gv / gv_resynth_ratio`` (:meth:`SpeakerStats.postfilter_target`),
   so that the *waveform* a user gets, analysed again, has the speaker's GV: on VCC2016
   the vocoder raises the GV of c5..c39 by up to 0.06 in log10, more for female voices.
@@ -45,7 +45,7 @@ import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -221,6 +221,50 @@ def set_gv_ms(bodies: Sequence[np.ndarray], ms_fft: int = 256) -> Tuple[np.ndarr
     return global_variance(kept), ms
 
 
+def resynthesis_bodies(feats_list: Sequence, cfg=None,
+                       jobs: int = 1) -> Tuple[List[np.ndarray], List[np.ndarray]]:
+    """The non-silent c1..cM of utterances and of their analysis-synthesis.
+
+    Each utterance's features go through WORLD synthesis (:func:`vawgan.features.synthesize`,
+    as a conversion's output does) and the signal is analysed again
+    (:func:`vawgan.features.analyze`), in memory (``vawgan analysis-synthesis`` does the
+    same through files). Both sides select their frames with :func:`stat_frames`, so that statistics of the two lists compare the
+    vocoder's effect alone (the speaker's ``gv_resynth_ratio``).
+
+    Parameters
+    ----------
+    feats_list : sequence of Features
+    cfg : FeatureConfig, optional
+        Analysis settings of the re-analysis (default ``FeatureConfig()``); its rate must
+        be the features' rate.
+    jobs : int
+        Threads (WORLD releases the GIL).
+
+    Returns
+    -------
+    natural, resynthesized : list of ndarray, each (T_i', M)
+        Utterances with fewer than 2 non-silent frames on either side are left out of
+        both.
+    """
+    from joblib import Parallel, delayed
+
+    from .config import FeatureConfig
+    from .features import analyze, synthesize
+    from .parallel import worker_count
+
+    cfg = cfg or FeatureConfig()
+
+    def one(f):
+        return stat_frames(f, cfg.silence_db), stat_frames(
+            analyze(synthesize(f), f.fs, cfg, check=False), cfg.silence_db)
+
+    feats_list = list(feats_list)
+    n = worker_count(jobs, len(feats_list)) if feats_list else 1
+    pairs = Parallel(n_jobs=n, backend="threading")(delayed(one)(f) for f in feats_list)
+    kept = [(a, b) for a, b in pairs if len(a) >= 2 and len(b) >= 2]
+    return [a for a, _ in kept], [b for _, b in kept]
+
+
 def compute_speaker_stats(feats_list: Iterable, silence_db: float = -20.0,
                           ms_fft: int = 256, resynth_utts: int = 0,
                           feature_config=None, jobs: int = 1) -> SpeakerStats:
@@ -236,7 +280,7 @@ def compute_speaker_stats(feats_list: Iterable, silence_db: float = -20.0,
         Modulation-spectrum FFT length in frames.
     resynth_utts : int
         Measure ``gv_resynth_ratio`` on the first this many utterances (WORLD synthesis
-        and analysis of each, :func:`vawgan.anasyn.resynthesis_bodies`); 0 = not measured.
+        and analysis of each, :func:`vawgan.stats.resynthesis_bodies`); 0 = not measured.
     feature_config : FeatureConfig, optional
         The analysis settings of that re-analysis (default ``FeatureConfig()``).
     jobs : int
@@ -272,7 +316,6 @@ def compute_speaker_stats(feats_list: Iterable, silence_db: float = -20.0,
     gv, ms = set_gv_ms(bodies, ms_fft)
     ratio = None
     if resynth_utts > 0:
-        from .anasyn import resynthesis_bodies
         from .metrics import global_variance
 
         some = feats_list[:resynth_utts]
