@@ -228,8 +228,9 @@ def resynthesis_bodies(feats_list: Sequence, cfg=None,
     Each utterance's features go through WORLD synthesis (:func:`vawgan.features.synthesize`,
     as a conversion's output does) and the signal is analysed again
     (:func:`vawgan.features.analyze`), in memory (``vawgan analysis-synthesis`` does the
-    same through files). Both sides select their frames with :func:`stat_frames`, so that statistics of the two lists compare the
-    vocoder's effect alone (the speaker's ``gv_resynth_ratio``).
+    same through files). Both sides select their frames with :func:`stat_frames`, so
+    that statistics of the two lists compare the vocoder's effect alone (the speaker's
+    ``gv_resynth_ratio``).
 
     Parameters
     ----------
