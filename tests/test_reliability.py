@@ -439,7 +439,10 @@ def test_ctrl_c_acts_soon_on_a_long_input(prog, tmp_path):
     sf.write(src, np.tile(one, int(np.ceil(90 * fs / len(one))))[: 90 * fs], fs)
     main_fn = "convert_main(sys.argv[1:])" if prog == "vawgan-convert" else \
         "main(['analysis-synthesis'] + sys.argv[1:])"
-    code = ("import sys; from vawgan.cli import convert_main, main\n"
+    # Ctrl-C as from a terminal, whatever the parent ignores: a job started in the
+    # background of a non-interactive shell (nohup ... &) inherits SIGINT ignored
+    code = ("import signal, sys; from vawgan.cli import convert_main, main\n"
+            "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
             f"print('ready', flush=True); sys.exit({main_fn})\n")
     argv = [str(src), str(tmp_path / "out.wav")]
     argv += ["--metrics-on", "none"] if prog == "vawgan-convert" else ["--no-metrics"]
