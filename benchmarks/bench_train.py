@@ -12,10 +12,10 @@ rest. vawgan is timed in fp32 and in its default precision ("auto": bf16 matrix
 products where the hardware has them), and with ``--gp-fraction`` < 1 also with the
 gradient penalty over that part of each critic batch (``train.gp_fraction``: fewer
 multiply-adds than the plain loop, a change of the estimator, not of the code's speed).
-Timings are interleaved rounds, best of each, because the machine may be shared. On a machine shared with other jobs, ``--clock cpu``
-times the CPU time of this process (``time.process_time``: every thread, OpenMP
-spinning included) instead of the wall clock: with one thread it is the work of the
-step itself, whatever else runs beside it.
+Timings are interleaved rounds, best of each, because the machine may be shared. On a
+machine shared with other jobs, ``--clock cpu`` times the CPU time of this process
+(``time.process_time``: every thread, OpenMP spinning included) instead of the wall
+clock: with one thread it is the work of the step itself, whatever else runs beside it.
 
 Prints ms per step and frames/s for phase 1 (VAE) and phase 3 (adversarial: n_critic
 critic steps + 1 generator step) and the ratio to the plain loop (target on CPU,
