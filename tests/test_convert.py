@@ -253,6 +253,22 @@ def test_cli_prints_metrics_before_and_after_the_postfilter_with_their_dims(
     for row in (before, after):
         assert "GV ratio" in row and "GVD" in row and "MSD" in row
     assert "by construction" in stdout
+    # a target with a measured vocoder GV ratio: the postfilter aims elsewhere, and says so
+    import dataclasses
+
+    from vawgan.bundle import load_bundle
+    from vawgan.export import save_bundle
+
+    b = load_bundle(bundle_path)
+    stats = dict(b.stats)
+    stats["TGT"] = dataclasses.replace(stats["TGT"], gv_resynth_ratio=np.full(b.n_dims, 1.1))
+    ratio_path = tmp_path / "ratio.pt"
+    save_bundle(ratio_path, model=b.model, config=b.config, speakers=b.speakers, stats=stats,
+                kind=b.kind)
+    rc, stdout, err = _cli(capsys, audio / "src.wav", tmp_path / "o2.wav", "--model",
+                           str(ratio_path), "--target", "TGT")
+    assert rc == 0, err
+    assert "by construction" not in stdout and "gv_resynth_ratio" in stdout
     rc, stdout, err = _cli(capsys, audio / "src.wav", tmp_path / "o.wav", "--model", bundle_path,
                            "--json")
     info = json.loads(stdout)

@@ -93,7 +93,14 @@ def run(args: argparse.Namespace) -> int:
                 if m:
                     print(f"  {label}: {format_metrics(m)}")
             if args.postfilter == "gv" and args.metrics_on == "features" and args.pf_alpha == 1:
-                print(f"  (the GV postfilter sets the GV of c{args.pf_first}..c{info['n_dims']} "
-                      "to these very statistics: their GVD is 0 after it by construction; "
-                      "--metrics-on output measures the audio)")
+                dims = f"c{args.pf_first}..c{info['n_dims']}"
+                if converter.bundle.stats[info["target"]].gv_resynth_ratio is None:
+                    print(f"  (the GV postfilter sets the GV of {dims} to these very "
+                          "statistics: their GVD is 0 after it by construction; "
+                          "--metrics-on output measures the audio)")
+                else:
+                    print(f"  (the GV postfilter aims the GV of {dims} at what WORLD "
+                          "synthesis turns into these statistics (the bundle's "
+                          "gv_resynth_ratio): their GVD here is small, not 0; "
+                          "--metrics-on output measures the audio)")
     return 0
